@@ -1,0 +1,195 @@
+//! Byte layouts of keys and values. Keys are big-endian so RocksDB's byte
+//! order is numeric order: one log's batches are contiguous and sorted by
+//! offset, and its time-index entries sorted by timestamp.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::{LogId, ProducerBatch, ProducerState, StorageError, StoredBatch, PRODUCER_BATCHES_KEPT};
+
+/// Offsets and timestamps are i64 but may be negative (timestamps); flipping
+/// the sign bit makes their big-endian bytes sort numerically.
+fn ordered_i64(value: i64) -> [u8; 8] {
+    ((value as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn from_ordered_i64(bytes: &[u8]) -> i64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&bytes[..8]);
+    (u64::from_be_bytes(raw) ^ (1 << 63)) as i64
+}
+
+/// `[log][offset]`
+pub(crate) fn batch_key(log: LogId, offset: i64) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..4].copy_from_slice(&log.to_be_bytes());
+    key[4..].copy_from_slice(&ordered_i64(offset));
+    key
+}
+
+pub(crate) fn batch_key_offset(key: &[u8]) -> i64 {
+    from_ordered_i64(&key[4..12])
+}
+
+/// The first key of `log`'s range and the first key past it.
+pub(crate) fn log_range(log: LogId) -> ([u8; 4], Vec<u8>) {
+    let start = log.to_be_bytes();
+    let end = match log.checked_add(1) {
+        Some(next) => next.to_be_bytes().to_vec(),
+        None => vec![0xff; 5],
+    };
+    (start, end)
+}
+
+/// `[log][timestamp][offset]`
+pub(crate) fn time_key(log: LogId, timestamp: i64, offset: i64) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..4].copy_from_slice(&log.to_be_bytes());
+    key[4..12].copy_from_slice(&ordered_i64(timestamp));
+    key[12..].copy_from_slice(&ordered_i64(offset));
+    key
+}
+
+pub(crate) fn time_key_fields(key: &[u8]) -> (i64, i64) {
+    (from_ordered_i64(&key[4..12]), from_ordered_i64(&key[12..20]))
+}
+
+/// `[log][producer id]`
+pub(crate) fn producer_key(log: LogId, producer_id: i64) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..4].copy_from_slice(&log.to_be_bytes());
+    key[4..].copy_from_slice(&ordered_i64(producer_id));
+    key
+}
+
+pub(crate) fn producer_key_id(key: &[u8]) -> i64 {
+    from_ordered_i64(&key[4..12])
+}
+
+pub(crate) fn topic_key(name: &str) -> Vec<u8> {
+    let mut key = b"topic/".to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+pub(crate) const TOPIC_PREFIX: &[u8] = b"topic/";
+
+/// Batch value: `[crc32 of the rest: 4][last offset: 8][max timestamp: 8][batch bytes]`.
+/// The checksum is Skein's own (crc32fast), so corruption below the Kafka
+/// layer is reported as such instead of being served to consumers.
+const BATCH_VALUE_HEADER: usize = 20;
+
+pub(crate) fn encode_batch_value(batch: &StoredBatch) -> Vec<u8> {
+    let mut value = Vec::with_capacity(BATCH_VALUE_HEADER + batch.bytes.len());
+    value.extend_from_slice(&[0; 4]);
+    value.extend_from_slice(&batch.last_offset.to_be_bytes());
+    value.extend_from_slice(&batch.max_timestamp.to_be_bytes());
+    value.extend_from_slice(&batch.bytes);
+    let crc = crc32fast::hash(&value[4..]);
+    value[..4].copy_from_slice(&crc.to_be_bytes());
+    value
+}
+
+pub(crate) fn decode_batch_value(log: LogId, base_offset: i64, value: &[u8]) -> Result<StoredBatch, StorageError> {
+    let corrupt = |reason: &str| StorageError::Corrupt { log, offset: base_offset, reason: reason.to_owned() };
+    if value.len() < BATCH_VALUE_HEADER {
+        return Err(corrupt("value shorter than its header"));
+    }
+    let stored_crc = u32::from_be_bytes([value[0], value[1], value[2], value[3]]);
+    if crc32fast::hash(&value[4..]) != stored_crc {
+        return Err(corrupt("checksum mismatch"));
+    }
+    let mut last = [0u8; 8];
+    last.copy_from_slice(&value[4..12]);
+    let mut max_ts = [0u8; 8];
+    max_ts.copy_from_slice(&value[12..20]);
+    Ok(StoredBatch {
+        base_offset,
+        last_offset: i64::from_be_bytes(last),
+        max_timestamp: i64::from_be_bytes(max_ts),
+        bytes: Bytes::copy_from_slice(&value[BATCH_VALUE_HEADER..]),
+    })
+}
+
+/// Producer state value: `[epoch: 2][count: 1]` then per batch
+/// `[first seq: 4][last seq: 4][base offset: 8][append time: 8]`.
+pub(crate) fn encode_producer_state(state: &ProducerState) -> Vec<u8> {
+    let kept = state.batches.len().min(PRODUCER_BATCHES_KEPT);
+    let mut value = Vec::with_capacity(3 + kept * 24);
+    value.extend_from_slice(&state.epoch.to_be_bytes());
+    value.push(kept as u8);
+    for batch in state.batches.iter().skip(state.batches.len() - kept) {
+        value.extend_from_slice(&batch.first_sequence.to_be_bytes());
+        value.extend_from_slice(&batch.last_sequence.to_be_bytes());
+        value.extend_from_slice(&batch.base_offset.to_be_bytes());
+        value.extend_from_slice(&batch.append_time_ms.to_be_bytes());
+    }
+    value
+}
+
+pub(crate) fn decode_producer_state(value: &[u8]) -> Option<ProducerState> {
+    let epoch = i16::from_be_bytes([*value.first()?, *value.get(1)?]);
+    let count = usize::from(*value.get(2)?);
+    if value.len() != 3 + count * 24 {
+        return None;
+    }
+    let mut batches = VecDeque::with_capacity(count);
+    for chunk in value[3..].chunks_exact(24) {
+        let i32_at = |at: usize| i32::from_be_bytes([chunk[at], chunk[at + 1], chunk[at + 2], chunk[at + 3]]);
+        let i64_at = |at: usize| {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(&chunk[at..at + 8]);
+            i64::from_be_bytes(raw)
+        };
+        batches.push_back(ProducerBatch {
+            first_sequence: i32_at(0),
+            last_sequence: i32_at(4),
+            base_offset: i64_at(8),
+            append_time_ms: i64_at(16),
+        });
+    }
+    Some(ProducerState { epoch, batches })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_numerically() {
+        assert!(batch_key(1, 9) < batch_key(1, 10));
+        assert!(batch_key(1, i64::MAX) < batch_key(2, 0));
+        assert!(time_key(1, -5, 0) < time_key(1, 3, 0));
+        assert_eq!(time_key_fields(&time_key(3, -7, 12)), (-7, 12));
+        assert_eq!(batch_key_offset(&batch_key(3, 77)), 77);
+    }
+
+    #[test]
+    fn producer_state_round_trips_and_rejects_garbage() {
+        let mut state = ProducerState { epoch: 3, batches: VecDeque::new() };
+        for i in 0..7 {
+            state.batches.push_back(ProducerBatch {
+                first_sequence: i * 10,
+                last_sequence: i * 10 + 9,
+                base_offset: i64::from(i) * 100,
+                append_time_ms: 5,
+            });
+        }
+        let decoded = decode_producer_state(&encode_producer_state(&state)).expect("decodes");
+        assert_eq!(decoded.epoch, 3);
+        assert_eq!(decoded.batches.len(), PRODUCER_BATCHES_KEPT);
+        assert_eq!(decoded.batches.back(), state.batches.back());
+        assert!(decode_producer_state(&[0, 1, 2]).is_none());
+    }
+
+    #[test]
+    fn batch_value_detects_corruption() {
+        let batch =
+            StoredBatch { base_offset: 5, last_offset: 7, max_timestamp: 99, bytes: Bytes::from_static(b"abc") };
+        let mut value = encode_batch_value(&batch);
+        assert_eq!(decode_batch_value(1, 5, &value).expect("valid"), batch);
+        value[22] ^= 1;
+        assert!(matches!(decode_batch_value(1, 5, &value), Err(StorageError::Corrupt { .. })));
+    }
+}

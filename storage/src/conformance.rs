@@ -1,0 +1,158 @@
+//! One behaviour suite, run against both [`RocksStore`] and [`MemoryStore`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::*;
+
+fn batch(base_offset: i64, records: i64, max_timestamp: i64) -> StoredBatch {
+    StoredBatch {
+        base_offset,
+        last_offset: base_offset + records - 1,
+        max_timestamp,
+        bytes: Bytes::from(format!("batch@{base_offset}:{}", "x".repeat(100))),
+    }
+}
+
+fn append(log: LogId, batch: StoredBatch, index_timestamp: bool) -> WriteOp {
+    WriteOp::Append(LogAppend { log, batch, index_timestamp })
+}
+
+/// Appends batches of 3 records at offsets 0, 3, 6, ... with the given max
+/// timestamps, indexing each one that raises the running max.
+fn fill(store: &dyn Store, log: LogId, max_timestamps: &[i64]) {
+    let mut running_max = -1;
+    for (i, ts) in max_timestamps.iter().enumerate() {
+        let raises = *ts > running_max;
+        running_max = running_max.max(*ts);
+        store.write(&[append(log, batch(i as i64 * 3, 3, *ts), raises)], true).expect("write");
+    }
+}
+
+fn reads_whole_batches_from_inside_a_batch(store: &dyn Store) {
+    fill(store, 1, &[10, 20, 30, 40]);
+    fill(store, 2, &[10]);
+    let read = store.read(1, 4, usize::MAX).expect("read");
+    assert_eq!(read.iter().map(|b| b.base_offset).collect::<Vec<_>>(), vec![3, 6, 9]);
+    let one = store.read(1, 0, 1).expect("read");
+    assert_eq!(one.len(), 1, "the first batch comes even when larger than max_bytes");
+    let two = store.read(1, 0, one[0].bytes.len() + 1).expect("read");
+    assert_eq!(two.len(), 1, "a second batch is not split to fit");
+    assert!(store.read(1, 12, 1000).expect("read").is_empty());
+    assert!(store.read(3, 0, 1000).expect("read").is_empty());
+}
+
+fn bounds_track_the_log_tail(store: &dyn Store) {
+    assert_eq!(store.bounds(7).expect("bounds"), LogBounds { log_start_offset: 0, next_offset: 0, max_timestamp: -1 });
+    fill(store, 7, &[100, 50, 300]);
+    assert_eq!(store.bounds(7).expect("bounds"), LogBounds { log_start_offset: 0, next_offset: 9, max_timestamp: 300 });
+}
+
+fn time_index_finds_first_batch_reaching_the_target(store: &dyn Store) {
+    // Non-monotonic timestamps, as clients choose them.
+    fill(store, 4, &[100, 50, 300, 200, 400]);
+    let found = |target| store.find_by_timestamp(4, target).expect("lookup").map(|b| b.base_offset);
+    assert_eq!(found(0), Some(0));
+    assert_eq!(found(100), Some(0));
+    assert_eq!(found(101), Some(6), "batch at 3 has max 50, batch at 6 first reaches 300");
+    assert_eq!(found(300), Some(6));
+    assert_eq!(found(350), Some(12));
+    assert_eq!(found(401), None);
+    let max = store.find_max_timestamp(4).expect("lookup").expect("non-empty");
+    assert_eq!((max.base_offset, max.max_timestamp), (12, 400));
+    assert!(store.find_max_timestamp(5).expect("lookup").is_none());
+}
+
+fn producer_state_is_kept_per_log(store: &dyn Store) {
+    let state = ProducerState {
+        epoch: 2,
+        batches: VecDeque::from(vec![ProducerBatch {
+            first_sequence: 0,
+            last_sequence: 4,
+            base_offset: 10,
+            append_time_ms: 1,
+        }]),
+    };
+    store.write(&[WriteOp::PutProducer { log: 9, producer_id: 1000, state: state.clone() }], true).expect("write");
+    store.write(&[WriteOp::PutProducer { log: 10, producer_id: -5, state: state.clone() }], true).expect("write");
+    assert_eq!(store.producer_states(9).expect("states"), vec![(1000, state.clone())]);
+    assert_eq!(store.producer_states(10).expect("states"), vec![(-5, state)]);
+}
+
+fn topics_are_stored_and_deleted_with_their_logs(store: &dyn Store) {
+    let topic = TopicRecord {
+        name: "orders".to_owned(),
+        id: [7; 16],
+        logs: vec![20, 21],
+        configs: BTreeMap::from([("cleanup.policy".to_owned(), "delete".to_owned())]),
+        created_ms: 5,
+    };
+    store.write(&[WriteOp::PutTopic(topic.clone())], true).expect("write");
+    fill(store, 20, &[1, 2]);
+    fill(store, 22, &[1]);
+    assert_eq!(store.topics().expect("topics"), vec![topic]);
+    store.write(&[WriteOp::DeleteTopic { name: "orders".to_owned(), logs: vec![20, 21] }], true).expect("delete");
+    assert!(store.topics().expect("topics").is_empty());
+    assert!(store.read(20, 0, 1000).expect("read").is_empty());
+    assert!(store.find_by_timestamp(20, 0).expect("lookup").is_none());
+    assert_eq!(store.read(22, 0, 1000).expect("read").len(), 1, "other logs untouched");
+}
+
+fn group_commit_writer_preserves_order(store: Arc<dyn Store>) {
+    let writer = GroupCommitWriter::start(Arc::clone(&store), SyncPolicy::Always).expect("writer");
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..200i64 {
+        let tx = tx.clone();
+        writer
+            .submit(vec![append(30, batch(i, 1, i), true)], Box::new(move |r| tx.send((i, r.is_ok())).expect("send")));
+    }
+    let mut completed: Vec<(i64, bool)> = (0..200).map(|_| rx.recv().expect("completion")).collect();
+    assert!(completed.iter().all(|(_, ok)| *ok));
+    let order: Vec<i64> = completed.iter().map(|(i, _)| *i).collect();
+    completed.sort();
+    assert_eq!(order, (0..200).collect::<Vec<_>>(), "callbacks run in submission order");
+    assert_eq!(store.bounds(30).expect("bounds").next_offset, 200);
+    writer.shutdown();
+    let (tx, rx) = std::sync::mpsc::channel();
+    writer.submit(vec![append(30, batch(200, 1, 1), false)], Box::new(move |r| tx.send(r).expect("send")));
+    assert!(matches!(rx.recv().expect("completion"), Err(StorageError::WriterStopped)));
+}
+
+fn run_suite(make: impl Fn() -> Arc<dyn Store>) {
+    reads_whole_batches_from_inside_a_batch(&*make());
+    bounds_track_the_log_tail(&*make());
+    time_index_finds_first_batch_reaching_the_target(&*make());
+    producer_state_is_kept_per_log(&*make());
+    topics_are_stored_and_deleted_with_their_logs(&*make());
+    group_commit_writer_preserves_order(make());
+}
+
+#[test]
+fn memory_store_conforms() {
+    run_suite(|| Arc::new(MemoryStore::new()));
+}
+
+#[test]
+fn rocks_store_conforms() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    run_suite(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = RocksStore::open(dir.path()).expect("open");
+        dirs.lock().expect("lock").push(dir);
+        Arc::new(store)
+    });
+}
+
+#[test]
+fn rocks_store_keeps_everything_across_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = RocksStore::open(dir.path()).expect("open");
+        fill(&store, 1, &[5, 3, 9]);
+    }
+    let store = RocksStore::open(dir.path()).expect("reopen");
+    assert_eq!(store.bounds(1).expect("bounds"), LogBounds { log_start_offset: 0, next_offset: 9, max_timestamp: 9 });
+    assert_eq!(store.read(1, 0, usize::MAX).expect("read").len(), 3);
+}

@@ -1,0 +1,138 @@
+//! The in-memory twin of [`crate::RocksStore`]: same semantics, no disk.
+//! Used by unit tests of the layers above and checked by the same
+//! conformance suite, so the two cannot drift apart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::{LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
+
+#[derive(Debug, Default)]
+struct State {
+    batches: BTreeMap<(LogId, i64), StoredBatch>,
+    time_index: BTreeSet<(LogId, i64, i64)>,
+    producers: BTreeMap<(LogId, i64), ProducerState>,
+    topics: BTreeMap<String, TopicRecord>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Applying an op only inserts into or removes from collections, so a
+        // panic elsewhere while the lock was held cannot leave it half-applied.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    fn batch_at_or_before(&self, log: LogId, offset: i64) -> Option<StoredBatch> {
+        self.batches.range((log, i64::MIN)..=(log, offset)).next_back().map(|(_, b)| b.clone())
+    }
+
+    fn apply(&mut self, op: &WriteOp) {
+        match op {
+            WriteOp::Append(append) => {
+                let batch = &append.batch;
+                self.batches.insert((append.log, batch.base_offset), batch.clone());
+                if append.index_timestamp {
+                    self.time_index.insert((append.log, batch.max_timestamp, batch.base_offset));
+                }
+            }
+            WriteOp::PutProducer { log, producer_id, state } => {
+                self.producers.insert((*log, *producer_id), state.clone());
+            }
+            WriteOp::PutTopic(topic) => {
+                self.topics.insert(topic.name.clone(), topic.clone());
+            }
+            WriteOp::DeleteTopic { name, logs } => {
+                self.topics.remove(name);
+                for log in logs {
+                    self.batches.retain(|(l, _), _| l != log);
+                    self.time_index.retain(|(l, _, _)| l != log);
+                    self.producers.retain(|(l, _), _| l != log);
+                }
+            }
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    fn write(&self, ops: &[WriteOp], _sync: bool) -> Result<(), StorageError> {
+        let mut state = self.lock();
+        for op in ops {
+            state.apply(op);
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn read(&self, log: LogId, from_offset: i64, max_bytes: usize) -> Result<Vec<StoredBatch>, StorageError> {
+        let state = self.lock();
+        let start = state.batch_at_or_before(log, from_offset).map_or(from_offset, |b| b.base_offset);
+        let mut batches = Vec::new();
+        let mut total_bytes = 0usize;
+        for batch in state.batches.range((log, start)..=(log, i64::MAX)).map(|(_, b)| b) {
+            if batch.last_offset < from_offset {
+                continue;
+            }
+            if !batches.is_empty() && total_bytes + batch.bytes.len() > max_bytes {
+                break;
+            }
+            total_bytes += batch.bytes.len();
+            batches.push(batch.clone());
+            if total_bytes >= max_bytes {
+                break;
+            }
+        }
+        Ok(batches)
+    }
+
+    fn bounds(&self, log: LogId) -> Result<LogBounds, StorageError> {
+        let state = self.lock();
+        let mut range = state.batches.range((log, i64::MIN)..=(log, i64::MAX));
+        let first = range.next().map(|(_, b)| b.base_offset);
+        let last = state.batch_at_or_before(log, i64::MAX);
+        let max_timestamp = state
+            .time_index
+            .range((log, i64::MIN, i64::MIN)..=(log, i64::MAX, i64::MAX))
+            .next_back()
+            .map_or(-1, |e| e.1);
+        Ok(LogBounds {
+            log_start_offset: first.unwrap_or(0),
+            next_offset: last.map_or(0, |b| b.last_offset + 1),
+            max_timestamp,
+        })
+    }
+
+    fn find_by_timestamp(&self, log: LogId, target_ms: i64) -> Result<Option<StoredBatch>, StorageError> {
+        let state = self.lock();
+        let entry = state.time_index.range((log, target_ms, i64::MIN)..=(log, i64::MAX, i64::MAX)).next().copied();
+        Ok(entry.and_then(|(_, _, offset)| state.batch_at_or_before(log, offset)))
+    }
+
+    fn find_max_timestamp(&self, log: LogId) -> Result<Option<StoredBatch>, StorageError> {
+        let state = self.lock();
+        let entry = state.time_index.range((log, i64::MIN, i64::MIN)..=(log, i64::MAX, i64::MAX)).next_back().copied();
+        Ok(entry.and_then(|(_, _, offset)| state.batch_at_or_before(log, offset)))
+    }
+
+    fn producer_states(&self, log: LogId) -> Result<Vec<(i64, ProducerState)>, StorageError> {
+        let state = self.lock();
+        Ok(state.producers.range((log, i64::MIN)..=(log, i64::MAX)).map(|((_, id), s)| (*id, s.clone())).collect())
+    }
+
+    fn topics(&self) -> Result<Vec<TopicRecord>, StorageError> {
+        Ok(self.lock().topics.values().cloned().collect())
+    }
+}

@@ -1,0 +1,237 @@
+//! The RocksDB implementation of [`Store`]. One database for all partitions,
+//! so one WAL sync makes the appends of many partitions durable together.
+//!
+//! Column families:
+//! - `logs`: `[log][offset] -> batch` (RocksDB compression off: producers
+//!   already compressed the batches, and recompressing costs CPU for nothing);
+//! - `time_index`: `[log][timestamp][offset] -> ()`, one entry each time a
+//!   log's running max timestamp rises, so the first entry at or after a
+//!   target timestamp names the first batch reaching it;
+//! - `producers`: `[log][producer id] -> producer state`;
+//! - `default`: metadata (`topic/<name>` -> JSON).
+
+use std::path::Path;
+
+use rocksdb::{
+    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions, DB,
+};
+
+use crate::codec::{
+    batch_key, batch_key_offset, decode_batch_value, decode_producer_state, encode_batch_value, encode_producer_state,
+    log_range, producer_key, producer_key_id, time_key, time_key_fields, topic_key, TOPIC_PREFIX,
+};
+use crate::{LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
+
+const LOGS: &str = "logs";
+const TIME_INDEX: &str = "time_index";
+const PRODUCERS: &str = "producers";
+
+pub struct RocksStore {
+    db: DB,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore").field("path", &self.db.path()).finish()
+    }
+}
+
+fn logs_options() -> Options {
+    let mut options = Options::default();
+    options.set_compression_type(DBCompressionType::None);
+    options.set_write_buffer_size(64 << 20);
+    options.set_target_file_size_base(64 << 20);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_size(64 << 10);
+    options.set_block_based_table_factory(&table);
+    options
+}
+
+impl RocksStore {
+    /// Opens (or creates) the store in `path`. RocksDB replays its WAL here,
+    /// which is the crash recovery: a torn tail record is dropped, so a batch
+    /// is either wholly present with its index entries or absent.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_max_background_jobs(2);
+        options.set_bytes_per_sync(1 << 20);
+        let families = vec![
+            ColumnFamilyDescriptor::new(LOGS, logs_options()),
+            ColumnFamilyDescriptor::new(TIME_INDEX, Options::default()),
+            ColumnFamilyDescriptor::new(PRODUCERS, Options::default()),
+        ];
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        Ok(Self { db })
+    }
+
+    fn family(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StorageError> {
+        self.db.cf_handle(name).ok_or_else(|| StorageError::Io(format!("column family {name} missing")))
+    }
+
+    fn read_options_for(log: LogId) -> ReadOptions {
+        let (start, end) = log_range(log);
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(start.to_vec());
+        options.set_iterate_upper_bound(end);
+        options
+    }
+
+    fn batch_at_or_before(&self, log: LogId, offset: i64) -> Result<Option<StoredBatch>, StorageError> {
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(LOGS)?, Self::read_options_for(log));
+        iter.seek_for_prev(batch_key(log, offset));
+        match (iter.key(), iter.value()) {
+            (Some(key), Some(value)) => Ok(Some(decode_batch_value(log, batch_key_offset(key), value)?)),
+            _ => {
+                iter.status()?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn add_to_batch(&self, batch: &mut WriteBatch, op: &WriteOp) -> Result<(), StorageError> {
+        match op {
+            WriteOp::Append(append) => {
+                let stored = &append.batch;
+                batch.put_cf(self.family(LOGS)?, batch_key(append.log, stored.base_offset), encode_batch_value(stored));
+                if append.index_timestamp {
+                    let key = time_key(append.log, stored.max_timestamp, stored.base_offset);
+                    batch.put_cf(self.family(TIME_INDEX)?, key, []);
+                }
+            }
+            WriteOp::PutProducer { log, producer_id, state } => {
+                batch.put_cf(self.family(PRODUCERS)?, producer_key(*log, *producer_id), encode_producer_state(state));
+            }
+            WriteOp::PutTopic(topic) => {
+                let json = serde_json::to_vec(topic).map_err(|e| StorageError::Io(e.to_string()))?;
+                batch.put(topic_key(&topic.name), json);
+            }
+            WriteOp::DeleteTopic { name, logs } => {
+                batch.delete(topic_key(name));
+                for log in logs {
+                    let (start, end) = log_range(*log);
+                    for family in [LOGS, TIME_INDEX, PRODUCERS] {
+                        batch.delete_range_cf(self.family(family)?, start.to_vec(), end.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for RocksStore {
+    fn write(&self, ops: &[WriteOp], sync: bool) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            self.add_to_batch(&mut batch, op)?;
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(sync);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    fn read(&self, log: LogId, from_offset: i64, max_bytes: usize) -> Result<Vec<StoredBatch>, StorageError> {
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(LOGS)?, Self::read_options_for(log));
+        // The batch containing `from_offset` may start before it.
+        iter.seek_for_prev(batch_key(log, from_offset));
+        if !iter.valid() {
+            iter.seek(batch_key(log, from_offset));
+        }
+        let mut batches = Vec::new();
+        let mut total_bytes = 0usize;
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let batch = decode_batch_value(log, batch_key_offset(key), value)?;
+            if batch.last_offset >= from_offset {
+                if !batches.is_empty() && total_bytes + batch.bytes.len() > max_bytes {
+                    break;
+                }
+                total_bytes += batch.bytes.len();
+                batches.push(batch);
+                if total_bytes >= max_bytes {
+                    break;
+                }
+            }
+            iter.next();
+        }
+        iter.status()?;
+        Ok(batches)
+    }
+
+    fn bounds(&self, log: LogId) -> Result<LogBounds, StorageError> {
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(LOGS)?, Self::read_options_for(log));
+        iter.seek_to_first();
+        let first = iter.key().map(batch_key_offset);
+        iter.status()?;
+        let last = self.batch_at_or_before(log, i64::MAX)?;
+        let max_timestamp = self.find_max_timestamp(log)?.map_or(-1, |b| b.max_timestamp);
+        Ok(LogBounds {
+            log_start_offset: first.unwrap_or(0),
+            next_offset: last.map_or(0, |b| b.last_offset + 1),
+            max_timestamp,
+        })
+    }
+
+    fn find_by_timestamp(&self, log: LogId, target_ms: i64) -> Result<Option<StoredBatch>, StorageError> {
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(TIME_INDEX)?, Self::read_options_for(log));
+        iter.seek(time_key(log, target_ms, i64::MIN));
+        let Some(key) = iter.key() else {
+            iter.status()?;
+            return Ok(None);
+        };
+        let (_, offset) = time_key_fields(key);
+        self.batch_at_or_before(log, offset)
+    }
+
+    fn find_max_timestamp(&self, log: LogId) -> Result<Option<StoredBatch>, StorageError> {
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(TIME_INDEX)?, Self::read_options_for(log));
+        iter.seek_to_last();
+        let Some(key) = iter.key() else {
+            iter.status()?;
+            return Ok(None);
+        };
+        let (_, offset) = time_key_fields(key);
+        self.batch_at_or_before(log, offset)
+    }
+
+    fn producer_states(&self, log: LogId) -> Result<Vec<(i64, ProducerState)>, StorageError> {
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(PRODUCERS)?, Self::read_options_for(log));
+        iter.seek_to_first();
+        let mut states = Vec::new();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let producer_id = producer_key_id(key);
+            let state = decode_producer_state(value).ok_or_else(|| StorageError::CorruptMetadata {
+                key: format!("producer {producer_id} of log {log}"),
+                reason: "bad producer state encoding".to_owned(),
+            })?;
+            states.push((producer_id, state));
+            iter.next();
+        }
+        iter.status()?;
+        Ok(states)
+    }
+
+    fn topics(&self) -> Result<Vec<TopicRecord>, StorageError> {
+        let mut topics = Vec::new();
+        for item in self.db.iterator(IteratorMode::From(TOPIC_PREFIX, Direction::Forward)) {
+            let (key, value) = item?;
+            if !key.starts_with(TOPIC_PREFIX) {
+                break;
+            }
+            let topic = serde_json::from_slice(&value).map_err(|e| StorageError::CorruptMetadata {
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason: e.to_string(),
+            })?;
+            topics.push(topic);
+        }
+        Ok(topics)
+    }
+}

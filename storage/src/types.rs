@@ -1,0 +1,87 @@
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Compact numeric id of one partition's log, allocated with the topic.
+/// Keys start with it, so one partition's entries are contiguous on disk.
+pub type LogId = u32;
+
+/// How many recent batches per producer and partition are remembered for
+/// duplicate detection (Kafka's in-flight limit with idempotence is 5).
+pub const PRODUCER_BATCHES_KEPT: usize = 5;
+
+/// One batch as stored: offsets and max timestamp beside the opaque bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub bytes: Bytes,
+}
+
+/// An append to one log. The caller has already assigned the offsets.
+#[derive(Debug, Clone)]
+pub struct LogAppend {
+    pub log: LogId,
+    pub batch: StoredBatch,
+    /// True when this batch raises the log's running max timestamp, so the
+    /// time index gets an entry (the index stays monotonic that way).
+    pub index_timestamp: bool,
+}
+
+/// What a restart needs to resume a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBounds {
+    pub log_start_offset: i64,
+    /// One past the last stored offset (the log end offset).
+    pub next_offset: i64,
+    /// Largest batch max timestamp in the log, -1 when empty.
+    pub max_timestamp: i64,
+}
+
+/// One remembered batch of an idempotent producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerBatch {
+    pub first_sequence: i32,
+    pub last_sequence: i32,
+    pub base_offset: i64,
+    pub append_time_ms: i64,
+}
+
+/// Idempotent-producer state for one producer id on one log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProducerState {
+    pub epoch: i16,
+    /// Newest last; at most [`PRODUCER_BATCHES_KEPT`].
+    pub batches: VecDeque<ProducerBatch>,
+}
+
+/// A topic as stored in the metadata: its id, the log of each partition and
+/// the configs that were set explicitly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    pub name: String,
+    pub id: [u8; 16],
+    /// `logs[p]` is the log of partition `p`.
+    pub logs: Vec<LogId>,
+    pub configs: BTreeMap<String, String>,
+    pub created_ms: i64,
+}
+
+/// One element of an atomic write.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Append(LogAppend),
+    PutProducer {
+        log: LogId,
+        producer_id: i64,
+        state: ProducerState,
+    },
+    PutTopic(TopicRecord),
+    /// Removes the topic record and every entry of its logs.
+    DeleteTopic {
+        name: String,
+        logs: Vec<LogId>,
+    },
+}

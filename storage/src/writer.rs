@@ -1,0 +1,205 @@
+//! Group commit: one writer thread in front of a [`Store`]. Callers submit
+//! write groups with a completion callback; the thread takes everything that
+//! queued up while the previous write was in flight, applies it as one
+//! atomic write with one fsync, then completes every callback. Under load
+//! many producers (and partitions) share each fsync; alone, a writer pays one.
+//!
+//! Order is preserved: groups are written in submission order, so offsets a
+//! partition assigned in order reach the log in order.
+//!
+//! An I/O failure poisons the writer: the state on disk is unknown, so every
+//! later write is refused (Kafka's answer to a failed log dir is likewise to
+//! stop serving it) until a restart recovers from the WAL.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::{StorageError, Store, WriteOp};
+
+/// Called once the write is durable (per the [`SyncPolicy`]) or has failed.
+pub type WriteDone = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+
+/// When writes reach stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// fsync (WAL sync) before any write of the group is acknowledged.
+    Always,
+    /// Acknowledge after the write reaches the OS; fsync every interval.
+    Interval(Duration),
+}
+
+/// Upper bound on one group, so one commit's latency stays bounded.
+const MAX_GROUP_BYTES: usize = 32 << 20;
+const MAX_GROUP_OPS: usize = 4096;
+
+struct Pending {
+    ops: Vec<WriteOp>,
+    bytes: usize,
+    done: WriteDone,
+}
+
+enum Command {
+    Write(Pending),
+    Sync(WriteDone),
+}
+
+pub struct GroupCommitWriter {
+    sender: Mutex<Option<Sender<Command>>>,
+    poison: Arc<Mutex<Option<StorageError>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for GroupCommitWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommitWriter").finish_non_exhaustive()
+    }
+}
+
+fn op_bytes(op: &WriteOp) -> usize {
+    match op {
+        WriteOp::Append(append) => append.batch.bytes.len() + 64,
+        _ => 256,
+    }
+}
+
+impl GroupCommitWriter {
+    pub fn start(store: Arc<dyn Store>, policy: SyncPolicy) -> Result<Self, StorageError> {
+        let (sender, receiver) = mpsc::channel::<Command>();
+        let poison = Arc::new(Mutex::new(None));
+        let sync_each_group = policy == SyncPolicy::Always;
+        let thread_store = Arc::clone(&store);
+        let thread_poison = Arc::clone(&poison);
+        let writer = std::thread::Builder::new()
+            .name("skein-storage-writer".to_owned())
+            .spawn(move || run_writer(&*thread_store, &receiver, sync_each_group, &thread_poison))
+            .map_err(|e| StorageError::Io(e.to_string()))?;
+        let mut threads = vec![writer];
+        if let SyncPolicy::Interval(every) = policy {
+            let flush_sender = sender.clone();
+            let flusher = std::thread::Builder::new()
+                .name("skein-storage-flusher".to_owned())
+                .spawn(move || loop {
+                    std::thread::sleep(every);
+                    if flush_sender.send(Command::Sync(Box::new(|_| {}))).is_err() {
+                        return;
+                    }
+                })
+                .map_err(|e| StorageError::Io(e.to_string()))?;
+            threads.push(flusher);
+        }
+        Ok(Self { sender: Mutex::new(Some(sender)), poison, threads: Mutex::new(threads) })
+    }
+
+    /// Queues `ops` as one atomic group; `done` runs on the writer thread.
+    pub fn submit(&self, ops: Vec<WriteOp>, done: WriteDone) {
+        if let Some(error) = self.poison.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return done(Err(StorageError::Poisoned(error.to_string())));
+        }
+        let bytes = ops.iter().map(op_bytes).sum();
+        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        match sender.as_ref() {
+            Some(sender) => {
+                if let Err(mpsc::SendError(Command::Write(pending))) =
+                    sender.send(Command::Write(Pending { ops, bytes, done }))
+                {
+                    (pending.done)(Err(StorageError::WriterStopped));
+                }
+            }
+            None => done(Err(StorageError::WriterStopped)),
+        }
+    }
+
+    /// Makes everything submitted so far durable, then calls `done`.
+    pub fn flush(&self, done: WriteDone) {
+        let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        match sender.as_ref() {
+            Some(sender) => {
+                if let Err(mpsc::SendError(Command::Sync(done))) = sender.send(Command::Sync(done)) {
+                    done(Err(StorageError::WriterStopped));
+                }
+            }
+            None => done(Err(StorageError::WriterStopped)),
+        }
+    }
+
+    /// Stops accepting writes, lets queued ones finish (with a final sync)
+    /// and joins the writer thread.
+    pub fn shutdown(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        self.flush(Box::new(move |result| {
+            let _ = done_tx.send(result);
+        }));
+        let _ = done_rx.recv();
+        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        if let Some(writer) = threads.into_iter().next() {
+            let _ = writer.join();
+        }
+    }
+
+    pub fn poisoned(&self) -> Option<StorageError> {
+        self.poison.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+fn run_writer(
+    store: &dyn Store,
+    receiver: &Receiver<Command>,
+    sync_each_group: bool,
+    poison: &Mutex<Option<StorageError>>,
+) {
+    while let Ok(first) = receiver.recv() {
+        let mut group = Vec::new();
+        let mut syncs = Vec::new();
+        let (mut group_bytes, mut group_ops) = (0usize, 0usize);
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Write(pending) => {
+                    group_bytes += pending.bytes;
+                    group_ops += pending.ops.len();
+                    group.push(pending);
+                }
+                Command::Sync(done) => syncs.push(done),
+            }
+            if group_bytes < MAX_GROUP_BYTES && group_ops < MAX_GROUP_OPS {
+                next = receiver.try_recv().ok();
+            }
+        }
+        commit_group(store, group, syncs, sync_each_group, poison);
+    }
+}
+
+fn commit_group(
+    store: &dyn Store,
+    group: Vec<Pending>,
+    syncs: Vec<WriteDone>,
+    sync_each_group: bool,
+    poison: &Mutex<Option<StorageError>>,
+) {
+    let mut result = match poison.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        Some(error) => Err(StorageError::Poisoned(error.to_string())),
+        None => Ok(()),
+    };
+    if result.is_ok() && !group.is_empty() {
+        let ops: Vec<WriteOp> = group.iter().flat_map(|p| p.ops.iter().cloned()).collect();
+        result = store.write(&ops, sync_each_group);
+    }
+    if result.is_ok() && !syncs.is_empty() {
+        result = store.sync();
+    }
+    if let Err(error) = &result {
+        if !matches!(error, StorageError::Poisoned(_)) {
+            tracing::error!(%error, "storage write failed; refusing all further writes");
+            *poison.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone());
+        }
+    }
+    for pending in group {
+        (pending.done)(result.clone());
+    }
+    for done in syncs {
+        done(result.clone());
+    }
+}
