@@ -1,7 +1,7 @@
 //! A zero-copy view of Kafka RecordBatch v2 (the only format Kafka 4.x
 //! accepts, KIP-724). Produce never decompresses: it reads the 61-byte header,
 //! checks the CRC-32C and patches the base offset in place. Only timestamp
-//! lookups decode records, through [`first_offset_at_or_after`].
+//! lookups decode records, through [`first_record_at_or_after`].
 //!
 //! Layout: baseOffset 0..8, batchLength 8..12, partitionLeaderEpoch 12..16,
 //! magic 16, crc 17..21, attributes 21..23, lastOffsetDelta 23..27,
@@ -209,17 +209,17 @@ pub fn batches(records: &Bytes) -> impl Iterator<Item = (BatchHeader, Bytes)> + 
     })
 }
 
-/// The offset of the first record in `batch` whose timestamp is at least
-/// `target_ms`, decompressing as needed. `None` if no record qualifies or the
-/// batch cannot be decoded.
-pub fn first_offset_at_or_after(batch: &Bytes, target_ms: i64) -> Option<i64> {
+/// The offset and timestamp of the first record in `batch` whose timestamp
+/// is at least `target_ms`, decompressing as needed. `None` if no record
+/// qualifies or the batch cannot be decoded.
+pub fn first_record_at_or_after(batch: &Bytes, target_ms: i64) -> Option<(i64, i64)> {
     let header = BatchHeader::parse(batch).ok()?;
     if header.is_log_append_time() {
-        return (header.max_timestamp >= target_ms).then_some(header.base_offset);
+        return (header.max_timestamp >= target_ms).then_some((header.base_offset, header.max_timestamp));
     }
     let mut buf = batch.clone();
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).ok()?;
-    set.records.iter().find(|record| record.timestamp >= target_ms).map(|record| record.offset)
+    set.records.iter().find(|record| record.timestamp >= target_ms).map(|record| (record.offset, record.timestamp))
 }
 
 #[cfg(test)]
@@ -315,9 +315,9 @@ mod tests {
         let found: Vec<_> = batches(&stored).map(|(h, _)| (h.base_offset, h.record_count)).collect();
         assert_eq!(found, vec![(0, 3), (3, 2)]);
         let (_, first) = batches(&stored).next().expect("first batch");
-        assert_eq!(first_offset_at_or_after(&first, 25), Some(1));
-        assert_eq!(first_offset_at_or_after(&first, 31), None);
+        assert_eq!(first_record_at_or_after(&first, 25), Some((1, 30)));
+        assert_eq!(first_record_at_or_after(&first, 31), None);
         let (_, second) = batches(&stored).nth(1).expect("second batch");
-        assert_eq!(first_offset_at_or_after(&second, 41), Some(3));
+        assert_eq!(first_record_at_or_after(&second, 41), Some((3, 50)));
     }
 }

@@ -73,6 +73,12 @@ pub(crate) fn topic_key(name: &str) -> Vec<u8> {
     key
 }
 
+pub(crate) fn meta_key(name: &str) -> Vec<u8> {
+    let mut key = b"meta/".to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
 pub(crate) const TOPIC_PREFIX: &[u8] = b"topic/";
 
 /// Batch value: `[crc32 of the rest: 4][last offset: 8][max timestamp: 8][batch bytes]`.

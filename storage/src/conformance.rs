@@ -100,6 +100,13 @@ fn topics_are_stored_and_deleted_with_their_logs(store: &dyn Store) {
     assert_eq!(store.read(22, 0, 1000).expect("read").len(), 1, "other logs untouched");
 }
 
+fn meta_values_round_trip(store: &dyn Store) {
+    assert_eq!(store.meta("cluster.id").expect("meta"), None);
+    store.write(&[WriteOp::PutMeta { key: "cluster.id".to_owned(), value: b"abc".to_vec() }], true).expect("write");
+    assert_eq!(store.meta("cluster.id").expect("meta"), Some(b"abc".to_vec()));
+    assert!(store.topics().expect("topics").is_empty(), "meta values are not topics");
+}
+
 fn group_commit_writer_preserves_order(store: Arc<dyn Store>) {
     let writer = GroupCommitWriter::start(Arc::clone(&store), SyncPolicy::Always).expect("writer");
     let (tx, rx) = std::sync::mpsc::channel();
@@ -126,6 +133,7 @@ fn run_suite(make: impl Fn() -> Arc<dyn Store>) {
     time_index_finds_first_batch_reaching_the_target(&*make());
     producer_state_is_kept_per_log(&*make());
     topics_are_stored_and_deleted_with_their_logs(&*make());
+    meta_values_round_trip(&*make());
     group_commit_writer_preserves_order(make());
 }
 

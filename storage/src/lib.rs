@@ -58,4 +58,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// All topics, as last written.
     fn topics(&self) -> Result<Vec<TopicRecord>, StorageError>;
+
+    /// A value written with [`WriteOp::PutMeta`].
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
 }

@@ -13,6 +13,7 @@ struct State {
     time_index: BTreeSet<(LogId, i64, i64)>,
     producers: BTreeMap<(LogId, i64), ProducerState>,
     topics: BTreeMap<String, TopicRecord>,
+    meta: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +52,9 @@ impl State {
             }
             WriteOp::PutTopic(topic) => {
                 self.topics.insert(topic.name.clone(), topic.clone());
+            }
+            WriteOp::PutMeta { key, value } => {
+                self.meta.insert(key.clone(), value.clone());
             }
             WriteOp::DeleteTopic { name, logs } => {
                 self.topics.remove(name);
@@ -134,5 +138,9 @@ impl Store for MemoryStore {
 
     fn topics(&self) -> Result<Vec<TopicRecord>, StorageError> {
         Ok(self.lock().topics.values().cloned().collect())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock().meta.get(key).cloned())
     }
 }

@@ -19,7 +19,7 @@ use rocksdb::{
 
 use crate::codec::{
     batch_key, batch_key_offset, decode_batch_value, decode_producer_state, encode_batch_value, encode_producer_state,
-    log_range, producer_key, producer_key_id, time_key, time_key_fields, topic_key, TOPIC_PREFIX,
+    log_range, producer_key, producer_key_id, meta_key, time_key, time_key_fields, topic_key, TOPIC_PREFIX,
 };
 use crate::{LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
 
@@ -108,6 +108,7 @@ impl RocksStore {
                 let json = serde_json::to_vec(topic).map_err(|e| StorageError::Io(e.to_string()))?;
                 batch.put(topic_key(&topic.name), json);
             }
+            WriteOp::PutMeta { key, value } => batch.put(meta_key(key), value),
             WriteOp::DeleteTopic { name, logs } => {
                 batch.delete(topic_key(name));
                 for log in logs {
@@ -233,5 +234,9 @@ impl Store for RocksStore {
             topics.push(topic);
         }
         Ok(topics)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get(meta_key(key))?)
     }
 }

@@ -84,4 +84,6 @@ pub enum WriteOp {
         name: String,
         logs: Vec<LogId>,
     },
+    /// A small named metadata value (cluster id, id-allocation watermarks).
+    PutMeta { key: String, value: Vec<u8> },
 }

@@ -1,0 +1,130 @@
+//! One client connection: frames in, responses out, in request order.
+//!
+//! The reader splits frames (capped at `socket.request.max.bytes` before
+//! anything is buffered), decodes them and spawns one task per request, so
+//! pipelined requests are processed concurrently. Each task's response goes
+//! through a oneshot whose receiver is queued in arrival order; the writer
+//! awaits them in that order. The queue is bounded (`queued.max.requests`),
+//! which stops reading when a client has too many requests in flight.
+//!
+//! Produce requests additionally take the connection's ordering lock until
+//! their batches are staged, so their appends keep request order.
+//!
+//! Malformed frames, unknown API keys and unsupported versions close the
+//! connection, as Kafka does; the exception is ApiVersions, which is answered
+//! with UNSUPPORTED_VERSION and the version table (KIP-511).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use kafka_protocol::messages::{ApiKey, ResponseKind};
+use skein_protocol::frame::split_frame;
+use skein_protocol::request::{decode_request, DecodeError};
+use skein_protocol::response::encode_response;
+use skein_protocol::versions::Api;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+
+use crate::handlers::{self, unsupported_version_response, Context};
+
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+type PendingResponse = oneshot::Receiver<Option<BytesMut>>;
+
+pub async fn serve(stream: TcpStream, ctx: Context, mut shutdown: watch::Receiver<bool>) {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let (queue, mut pending) = mpsc::channel::<PendingResponse>(ctx.config.max_inflight_per_connection);
+    let write_task = tokio::spawn(async move {
+        while let Some(response) = pending.recv().await {
+            match response.await {
+                Ok(Some(bytes)) => {
+                    if writer.write_all(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(_) => return,
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let ordering = Arc::new(Mutex::new(()));
+    let mut buffer = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    'connection: loop {
+        loop {
+            match split_frame(&mut buffer, ctx.config.max_frame_bytes) {
+                Ok(Some(frame)) => {
+                    if !submit(&ctx, frame, &queue, &ordering, &peer).await {
+                        break 'connection;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "closing connection: bad frame");
+                    break 'connection;
+                }
+            }
+        }
+        if buffer.capacity() - buffer.len() < 4096 {
+            buffer.reserve(READ_BUFFER_BYTES);
+        }
+        tokio::select! {
+            read = reader.read_buf(&mut buffer) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    // Responses already queued are still written before the socket closes.
+    drop(queue);
+    let _ = write_task.await;
+}
+
+/// Decodes and dispatches one frame. Returns false when the connection must close.
+async fn submit(
+    ctx: &Context,
+    frame: BytesMut,
+    queue: &mpsc::Sender<PendingResponse>,
+    ordering: &Arc<Mutex<()>>,
+    peer: &str,
+) -> bool {
+    let (reply, response) = oneshot::channel();
+    let request = match decode_request(frame.freeze()) {
+        Ok(request) => request,
+        Err(DecodeError::UnsupportedVersion { prefix, support }) if support.api == Api::ApiVersions => {
+            let body = ResponseKind::ApiVersions(unsupported_version_response());
+            let encoded = encode_response(ApiKey::ApiVersions, 0, prefix.correlation_id, &body);
+            let _ = reply.send(encoded.ok());
+            return queue.send(response).await.is_ok();
+        }
+        Err(error) => {
+            tracing::warn!(%peer, %error, "closing connection: undecodable request");
+            return false;
+        }
+    };
+    let guard = if request.api == Api::Produce { Some(Arc::clone(ordering).lock_owned().await) } else { None };
+    if queue.send(response).await.is_err() {
+        return false;
+    }
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let (api, version, correlation_id) = (request.api, request.version, request.header.correlation_id);
+        let body = handlers::handle(&ctx, request, guard).await;
+        let encoded = body.and_then(|body| match encode_response(api.support().key, version, correlation_id, &body) {
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                tracing::error!(%error, "cannot encode response");
+                None
+            }
+        });
+        ctx.metrics.record_request(api.name(), version, started.elapsed().as_secs_f64());
+        let _ = reply.send(encoded);
+    });
+    true
+}

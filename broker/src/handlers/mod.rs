@@ -1,0 +1,81 @@
+//! The dispatch table: one handler file per Kafka API. The match below is
+//! exhaustive over [`Api`], the same enum whose table generates the
+//! ApiVersions answer, so an advertised API without a handler does not
+//! compile.
+//!
+//! Handlers translate between wire types and domain calls on the cluster
+//! and its partitions; they never touch storage or replication directly.
+
+mod api_versions;
+mod create_topics;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod fetch;
+mod init_producer_id;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+pub use api_versions::unsupported_version_response;
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use skein_protocol::request::Request;
+use skein_protocol::versions::Api;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::cluster::Cluster;
+use crate::config::BrokerConfig;
+use crate::metrics::Metrics;
+
+/// What handlers may use: the cluster (topics, partitions, replication),
+/// the configuration and the metrics. Nothing else.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub cluster: Arc<Cluster>,
+    pub config: Arc<BrokerConfig>,
+    pub metrics: Metrics,
+}
+
+/// Held by a Produce request until its batches are staged, so that requests
+/// pipelined on one connection are appended in the order they were sent
+/// (what idempotent producers with several in-flight requests rely on).
+pub type OrderingGuard = OwnedMutexGuard<()>;
+
+/// Handles one request. `None` means no response is sent (Produce with acks=0).
+pub async fn handle(ctx: &Context, request: Request, ordering: Option<OrderingGuard>) -> Option<ResponseKind> {
+    let version = request.version;
+    let body = request.body;
+    macro_rules! body {
+        ($variant:ident) => {
+            match body {
+                RequestKind::$variant(inner) => inner,
+                // The decoder picks the variant from the same API key, so this
+                // cannot happen; answer nothing rather than panic.
+                _ => return None,
+            }
+        };
+    }
+    let response = match request.api {
+        Api::Produce => return produce::handle(ctx, body!(Produce), version, ordering).await.map(ResponseKind::Produce),
+        Api::Fetch => ResponseKind::Fetch(fetch::handle(ctx, body!(Fetch), version).await),
+        Api::ListOffsets => ResponseKind::ListOffsets(list_offsets::handle(ctx, body!(ListOffsets), version)),
+        Api::Metadata => ResponseKind::Metadata(metadata::handle(ctx, body!(Metadata), version).await),
+        Api::ApiVersions => ResponseKind::ApiVersions(api_versions::handle(&body!(ApiVersions), version)),
+        Api::CreateTopics => ResponseKind::CreateTopics(create_topics::handle(ctx, body!(CreateTopics), version).await),
+        Api::DeleteTopics => ResponseKind::DeleteTopics(delete_topics::handle(ctx, body!(DeleteTopics), version).await),
+        Api::InitProducerId => ResponseKind::InitProducerId(init_producer_id::handle(ctx, body!(InitProducerId)).await),
+        Api::DescribeConfigs => {
+            ResponseKind::DescribeConfigs(describe_configs::handle(ctx, body!(DescribeConfigs), version))
+        }
+        Api::DescribeCluster => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, body!(DescribeCluster), version)),
+    };
+    Some(response)
+}
+
+fn str_bytes(value: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(value.into())
+}

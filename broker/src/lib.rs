@@ -1,0 +1,85 @@
+//! The Skein broker: sockets, connections, the dispatch table with one
+//! handler per Kafka API, the cluster and partition layer, configuration,
+//! metrics and the HTTP endpoint. See ARCHITECTURE.md for the map.
+
+pub mod cluster;
+pub mod config;
+pub mod connection;
+pub mod handlers;
+pub mod http;
+pub mod metrics;
+pub mod partition;
+pub mod producer_state;
+pub mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use skein_replication::{FsyncPolicy, Replicator};
+use skein_storage::{RocksStore, Store};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cluster::Cluster;
+use crate::config::BrokerConfig;
+use crate::handlers::Context;
+use crate::metrics::Metrics;
+
+/// A running broker: its bound addresses and the handle that stops it.
+pub struct Running {
+    pub kafka_address: std::net::SocketAddr,
+    pub http_address: Option<std::net::SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<()>,
+    replicator: Arc<Replicator>,
+}
+
+/// Opens storage, recovers the cluster state and starts the listeners.
+pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let store_path = config.data_dir.join("store");
+    let store: Arc<dyn Store> = Arc::new(
+        RocksStore::open(&store_path).with_context(|| format!("cannot open the store in {}", store_path.display()))?,
+    );
+    let policy = match config.fsync_interval {
+        None => FsyncPolicy::Always,
+        Some(every) => FsyncPolicy::Interval(every),
+    };
+    let replicator = Arc::new(Replicator::start(config.node_id, store, policy)?);
+    let cluster = Cluster::open(Arc::clone(&config), Arc::clone(&replicator)).await?;
+    let metrics = Metrics::new()?;
+    let kafka_bind = format!("{}:{}", config.listener.host, config.listener.port);
+    let listener = TcpListener::bind(&kafka_bind).await.with_context(|| format!("cannot listen on {kafka_bind}"))?;
+    let kafka_address = listener.local_addr()?;
+    let http_address = match &config.http_listener {
+        Some(address) => {
+            let http = TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} (HTTP)"))?;
+            let bound = http.local_addr()?;
+            tokio::spawn(http::serve(http, metrics.clone(), Arc::clone(&cluster)));
+            Some(bound)
+        }
+        None => None,
+    };
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let grace = config.shutdown_grace;
+    let ctx = Context { cluster, config, metrics };
+    let server = tokio::spawn(server::serve(listener, ctx, shutdown_rx, grace));
+    Ok(Running { kafka_address, http_address, shutdown, server, replicator })
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests (bounded by the grace
+    /// period), then makes every write durable and stops the writer.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        let replicator = self.replicator;
+        let _ = tokio::task::spawn_blocking(move || replicator.shutdown()).await;
+    }
+}
+
+/// How long to wait for a port to be free when binding in tests.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);

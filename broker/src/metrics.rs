@@ -1,0 +1,79 @@
+//! Prometheus metrics, behind one small type so handlers record facts
+//! without knowing the library. Labels are bounded: API names and versions
+//! come from the version table; topic and partition labels grow with the
+//! topics that exist.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    request_seconds: HistogramVec,
+    bytes_in: IntCounterVec,
+    bytes_out: IntCounterVec,
+    pub connections: IntGauge,
+    high_watermark: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("skein".to_owned()), None)?;
+        let requests =
+            IntCounterVec::new(Opts::new("requests_total", "Requests handled, by API and version."), &["api", "version"])?;
+        let buckets = vec![0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new("request_duration_seconds", "Time from decoded request to encoded response.").buckets(buckets),
+            &["api", "version"],
+        )?;
+        let bytes_in = IntCounterVec::new(Opts::new("topic_bytes_in_total", "Record batch bytes appended."), &["topic"])?;
+        let bytes_out = IntCounterVec::new(Opts::new("topic_bytes_out_total", "Record batch bytes fetched."), &["topic"])?;
+        let connections = IntGauge::new("connections", "Open client connections.")?;
+        let high_watermark =
+            IntGaugeVec::new(Opts::new("partition_high_watermark", "High watermark per partition."), &["topic", "partition"])?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_seconds.clone()))?;
+        registry.register(Box::new(bytes_in.clone()))?;
+        registry.register(Box::new(bytes_out.clone()))?;
+        registry.register(Box::new(connections.clone()))?;
+        registry.register(Box::new(high_watermark.clone()))?;
+        Ok(Self { registry, requests, request_seconds, bytes_in, bytes_out, connections, high_watermark })
+    }
+
+    pub fn record_request(&self, api: &str, version: i16, seconds: f64) {
+        let version = version.to_string();
+        self.requests.with_label_values(&[api, &version]).inc();
+        self.request_seconds.with_label_values(&[api, &version]).observe(seconds);
+    }
+
+    pub fn record_bytes_in(&self, topic: &str, bytes: usize) {
+        self.bytes_in.with_label_values(&[topic]).inc_by(bytes as u64);
+    }
+
+    pub fn record_bytes_out(&self, topic: &str, bytes: usize) {
+        self.bytes_out.with_label_values(&[topic]).inc_by(bytes as u64);
+    }
+
+    pub fn set_high_watermark(&self, topic: &str, partition: i32, offset: i64) {
+        self.high_watermark.with_label_values(&[topic, &partition.to_string()]).set(offset);
+    }
+
+    pub fn forget_topic(&self, topic: &str, partitions: usize) {
+        let _ = self.bytes_in.remove_label_values(&[topic]);
+        let _ = self.bytes_out.remove_label_values(&[topic]);
+        for partition in 0..partitions {
+            let _ = self.high_watermark.remove_label_values(&[topic, &partition.to_string()]);
+        }
+    }
+
+    /// The text exposition format for `/metrics`.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::warn!(%error, "cannot encode metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
