@@ -94,7 +94,14 @@ async fn submit(
     peer: &str,
 ) -> bool {
     let (reply, response) = oneshot::channel();
-    let request = match decode_request(frame.freeze()) {
+    // A decoder panic (a bug in a dependency, triggered by hostile bytes)
+    // must cost only this connection.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_request(frame.freeze())));
+    let Ok(decoded) = decoded else {
+        tracing::warn!(%peer, "closing connection: request decoder panicked");
+        return false;
+    };
+    let request = match decoded {
         Ok(request) => request,
         Err(DecodeError::UnsupportedVersion { prefix, support }) if support.api == Api::ApiVersions => {
             let body = ResponseKind::ApiVersions(unsupported_version_response());

@@ -2,6 +2,7 @@
 //! handler per Kafka API, the cluster and partition layer, configuration,
 //! metrics and the HTTP endpoint. See ARCHITECTURE.md for the map.
 
+pub mod alloc_guard;
 pub mod cluster;
 pub mod config;
 pub mod connection;

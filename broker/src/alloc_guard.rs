@@ -1,0 +1,84 @@
+//! The global allocator, with one difference from the system allocator:
+//! allocations of 1 GiB or more are served by anonymous `mmap` with
+//! `MAP_NORESERVE`, which reserves address space without committing memory.
+//!
+//! Why: `kafka-protocol` sizes a `Vec` from an array count read off the wire
+//! before checking that the bytes behind it exist. A frame claiming 2^31
+//! elements would make the system allocator refuse a ~100 GiB request, and
+//! Rust aborts the process on allocation failure, which would let any client
+//! crash the broker with 14 bytes (the CVE-2022-34917 pattern). With this
+//! guard the reservation succeeds, no page is touched, the decoder fails on
+//! the missing bytes, the mapping is released and the connection is closed.
+//! Legitimate allocations this large do not occur in the broker (frames are
+//! capped by `socket.request.max.bytes`).
+//!
+//! This is the only `unsafe` code in Skein: a `GlobalAlloc` cannot be
+//! written without it.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+const HUGE_ALLOCATION_BYTES: usize = 1 << 30;
+const PAGE_BYTES: usize = 4096;
+
+pub struct GuardedAllocator;
+
+fn is_huge(layout: Layout) -> bool {
+    layout.size() >= HUGE_ALLOCATION_BYTES && layout.align() <= PAGE_BYTES
+}
+
+// SAFETY: every method forwards to `System` except for huge layouts, which
+// get page-aligned (so any alignment up to a page holds) fresh mappings of at
+// least `size` bytes, released with the same size they were mapped with.
+unsafe impl GlobalAlloc for GuardedAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if is_huge(layout) {
+            map_huge(layout.size())
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc(layout) }
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if is_huge(layout) {
+            // Anonymous mappings are zero-filled already; writing zeros
+            // would commit every page.
+            map_huge(layout.size())
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if is_huge(layout) {
+            // SAFETY: `ptr` came from `map_huge(layout.size())`.
+            unsafe {
+                libc::munmap(ptr.cast(), layout.size());
+            }
+        } else {
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+}
+
+fn map_huge(size: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping touches no existing memory.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        ptr.cast()
+    }
+}
