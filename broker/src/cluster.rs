@@ -170,7 +170,10 @@ impl Cluster {
             Some(id) => String::from_utf8_lossy(&id).into_owned(),
             None => {
                 let id = base64_uuid(Uuid::new_v4());
-                replicator.propose(vec![put_meta(META_CLUSTER_ID, &id)]).await.map_err(|e| StorageError::Io(e.to_string()))?;
+                replicator
+                    .propose(vec![put_meta(META_CLUSTER_ID, &id)])
+                    .await
+                    .map_err(|e| StorageError::Io(e.to_string()))?;
                 id
             }
         };
@@ -191,7 +194,13 @@ impl Cluster {
         // Ids below the persisted limit may have been handed out before a crash.
         let producer_id_limit = meta_i64(&replicator, META_PRODUCER_ID_LIMIT)?.unwrap_or(0);
         let ids = IdAllocation { next_log, next_producer_id: producer_id_limit, producer_id_limit };
-        Ok(Arc::new(Self { config, replicator, cluster_id, topics: RwLock::new(topics), admin: tokio::sync::Mutex::new(ids) }))
+        Ok(Arc::new(Self {
+            config,
+            replicator,
+            cluster_id,
+            topics: RwLock::new(topics),
+            admin: tokio::sync::Mutex::new(ids),
+        }))
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
@@ -204,7 +213,8 @@ impl Cluster {
 
     /// All topics, sorted by name.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
-        let mut topics: Vec<_> = self.topics.read().unwrap_or_else(|p| p.into_inner()).by_name.values().cloned().collect();
+        let mut topics: Vec<_> =
+            self.topics.read().unwrap_or_else(|p| p.into_inner()).by_name.values().cloned().collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         topics
     }
@@ -214,7 +224,10 @@ impl Cluster {
     pub fn validate_topic(&self, spec: &TopicSpec) -> Result<(i32, i16), AdminError> {
         validate_topic_name(&spec.name)?;
         if self.topic(&spec.name).is_some() {
-            return Err(AdminError::new(ResponseError::TopicAlreadyExists, format!("Topic '{}' already exists.", spec.name)));
+            return Err(AdminError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", spec.name),
+            ));
         }
         let partitions = if spec.num_partitions == -1 { self.config.num_partitions } else { spec.num_partitions };
         if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&partitions) {
@@ -223,8 +236,11 @@ impl Cluster {
                 format!("Number of partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}, got {partitions}."),
             ));
         }
-        let replication =
-            if spec.replication_factor == -1 { self.config.default_replication_factor as i16 } else { spec.replication_factor };
+        let replication = if spec.replication_factor == -1 {
+            self.config.default_replication_factor as i16
+        } else {
+            spec.replication_factor
+        };
         let brokers = 1;
         if replication < 1 || i32::from(replication) > brokers {
             return Err(AdminError::new(
@@ -233,10 +249,14 @@ impl Cluster {
             ));
         }
         for (name, value) in &spec.configs {
-            let (def, _) = topic_def(name)
-                .ok_or_else(|| AdminError::new(ResponseError::InvalidConfig, format!("Unknown topic config name: {name}")))?;
+            let (def, _) = topic_def(name).ok_or_else(|| {
+                AdminError::new(ResponseError::InvalidConfig, format!("Unknown topic config name: {name}"))
+            })?;
             def.validate(value).map_err(|reason| {
-                AdminError::new(ResponseError::InvalidConfig, format!("Invalid value {value} for configuration {name}: {reason}"))
+                AdminError::new(
+                    ResponseError::InvalidConfig,
+                    format!("Invalid value {value} for configuration {name}: {reason}"),
+                )
             })?;
         }
         Ok((partitions, replication))
@@ -257,7 +277,10 @@ impl Cluster {
             created_ms: now_ms(),
         };
         let ops = vec![WriteOp::PutTopic(record.clone()), put_meta(META_NEXT_LOG, next_log)];
-        self.replicator.propose(ops).await.map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        self.replicator
+            .propose(ops)
+            .await
+            .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         ids.next_log = next_log;
         let name: Arc<str> = Arc::from(spec.name.as_str());
         let store = self.replicator.store();
@@ -278,14 +301,20 @@ impl Cluster {
     pub async fn delete_topic(&self, topic: &Arc<Topic>) -> Result<(), AdminError> {
         let _guard = self.admin.lock().await;
         if self.topic(&topic.name).is_none_or(|current| current.id != topic.id) {
-            return Err(AdminError::new(ResponseError::UnknownTopicOrPartition, "This server does not host this topic."));
+            return Err(AdminError::new(
+                ResponseError::UnknownTopicOrPartition,
+                "This server does not host this topic.",
+            ));
         }
         for partition in &topic.partitions {
             partition.mark_deleted();
         }
         let logs = topic.partitions.iter().map(|p| p.log).collect();
         let op = WriteOp::DeleteTopic { name: topic.name.to_string(), logs };
-        self.replicator.propose(vec![op]).await.map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        self.replicator
+            .propose(vec![op])
+            .await
+            .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
         topics.by_name.remove(&topic.name);
         topics.by_id.remove(&topic.id);
@@ -312,7 +341,9 @@ impl Cluster {
 
 /// Kafka's topic name rules: 1..=249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
-    let invalid = |why: &str| AdminError::new(ResponseError::InvalidTopicException, format!("Invalid topic name '{name}': {why}"));
+    let invalid = |why: &str| {
+        AdminError::new(ResponseError::InvalidTopicException, format!("Invalid topic name '{name}': {why}"))
+    };
     if name.is_empty() {
         return Err(invalid("the name is empty"));
     }
@@ -352,7 +383,11 @@ mod tests {
     fn topic_names_follow_kafka_rules() {
         assert!(validate_topic_name("orders.v1_x-y").is_ok());
         for bad in ["", ".", "..", "a b", "ümlaut", &"x".repeat(250)] {
-            assert_eq!(validate_topic_name(bad).map_err(|e| e.code), Err(ResponseError::InvalidTopicException), "{bad}");
+            assert_eq!(
+                validate_topic_name(bad).map_err(|e| e.code),
+                Err(ResponseError::InvalidTopicException),
+                "{bad}"
+            );
         }
     }
 

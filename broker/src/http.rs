@@ -31,7 +31,8 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics, cluster: &Cluster) -> 
     let mut head = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST_HEAD_BYTES {
-        let read = tokio::time::timeout(READ_TIMEOUT, stream.read(&mut chunk)).await.map_err(std::io::Error::other)??;
+        let read =
+            tokio::time::timeout(READ_TIMEOUT, stream.read(&mut chunk)).await.map_err(std::io::Error::other)??;
         if read == 0 {
             break;
         }
@@ -51,9 +52,11 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics, cluster: &Cluster) -> 
         }
         ("GET", "/health") => match cluster.replicator.poisoned() {
             None => ("200 OK", "application/json", "{\"status\":\"ok\"}\n".to_owned()),
-            Some(error) => {
-                ("503 Service Unavailable", "application/json", format!("{{\"status\":\"storage failed\",\"error\":{:?}}}\n", error.to_string()))
-            }
+            Some(error) => (
+                "503 Service Unavailable",
+                "application/json",
+                format!("{{\"status\":\"storage failed\",\"error\":{:?}}}\n", error.to_string()),
+            ),
         },
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
         _ => ("400 Bad Request", "text/plain", "bad request\n".to_owned()),

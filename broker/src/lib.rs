@@ -2,7 +2,6 @@
 //! handler per Kafka API, the cluster and partition layer, configuration,
 //! metrics and the HTTP endpoint. See ARCHITECTURE.md for the map.
 
-pub mod alloc_guard;
 pub mod cluster;
 pub mod config;
 pub mod connection;
@@ -57,7 +56,8 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
     let kafka_address = listener.local_addr()?;
     let http_address = match &config.http_listener {
         Some(address) => {
-            let http = TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} (HTTP)"))?;
+            let http =
+                TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} (HTTP)"))?;
             let bound = http.local_addr()?;
             tokio::spawn(http::serve(http, metrics.clone(), Arc::clone(&cluster)));
             Some(bound)

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use skein_broker::config::{BrokerConfig, Command};
 
 #[global_allocator]
-static ALLOCATOR: skein_broker::alloc_guard::GuardedAllocator = skein_broker::alloc_guard::GuardedAllocator;
+static ALLOCATOR: skein_protocol::alloc_guard::GuardedAllocator = skein_protocol::alloc_guard::GuardedAllocator;
 
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

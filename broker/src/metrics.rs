@@ -21,18 +21,26 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("skein".to_owned()), None)?;
-        let requests =
-            IntCounterVec::new(Opts::new("requests_total", "Requests handled, by API and version."), &["api", "version"])?;
-        let buckets = vec![0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-        let request_seconds = HistogramVec::new(
-            HistogramOpts::new("request_duration_seconds", "Time from decoded request to encoded response.").buckets(buckets),
+        let requests = IntCounterVec::new(
+            Opts::new("requests_total", "Requests handled, by API and version."),
             &["api", "version"],
         )?;
-        let bytes_in = IntCounterVec::new(Opts::new("topic_bytes_in_total", "Record batch bytes appended."), &["topic"])?;
-        let bytes_out = IntCounterVec::new(Opts::new("topic_bytes_out_total", "Record batch bytes fetched."), &["topic"])?;
+        let buckets =
+            vec![0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new("request_duration_seconds", "Time from decoded request to encoded response.")
+                .buckets(buckets),
+            &["api", "version"],
+        )?;
+        let bytes_in =
+            IntCounterVec::new(Opts::new("topic_bytes_in_total", "Record batch bytes appended."), &["topic"])?;
+        let bytes_out =
+            IntCounterVec::new(Opts::new("topic_bytes_out_total", "Record batch bytes fetched."), &["topic"])?;
         let connections = IntGauge::new("connections", "Open client connections.")?;
-        let high_watermark =
-            IntGaugeVec::new(Opts::new("partition_high_watermark", "High watermark per partition."), &["topic", "partition"])?;
+        let high_watermark = IntGaugeVec::new(
+            Opts::new("partition_high_watermark", "High watermark per partition."),
+            &["topic", "partition"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_seconds.clone()))?;
         registry.register(Box::new(bytes_in.clone()))?;

@@ -32,14 +32,22 @@ fn next_sequence(sequence: i32) -> i32 {
 pub fn check_sequence(known: Option<&ProducerState>, epoch: i16, first: i32, last: i32) -> SequenceCheck {
     let Some(state) = known else {
         // A producer we have never seen must start at sequence 0.
-        return if first == 0 { SequenceCheck::Append } else { SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber) };
+        return if first == 0 {
+            SequenceCheck::Append
+        } else {
+            SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)
+        };
     };
     if epoch < state.epoch {
         return SequenceCheck::Reject(ResponseError::InvalidProducerEpoch);
     }
     if epoch > state.epoch {
         // A bumped epoch restarts the sequence.
-        return if first == 0 { SequenceCheck::Append } else { SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber) };
+        return if first == 0 {
+            SequenceCheck::Append
+        } else {
+            SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)
+        };
     }
     if let Some(original) = state.batches.iter().find(|b| b.first_sequence == first && b.last_sequence == last) {
         return SequenceCheck::Duplicate { base_offset: original.base_offset };
@@ -90,7 +98,10 @@ mod tests {
         let state = state_with(0, &[(0, 4, 100), (5, 9, 105), (10, 14, 110)]);
         assert_eq!(check_sequence(Some(&state), 0, 5, 9), SequenceCheck::Duplicate { base_offset: 105 });
         assert_eq!(check_sequence(Some(&state), 0, 15, 20), SequenceCheck::Append);
-        assert_eq!(check_sequence(Some(&state), 0, 16, 20), SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber));
+        assert_eq!(
+            check_sequence(Some(&state), 0, 16, 20),
+            SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)
+        );
     }
 
     #[test]
@@ -99,7 +110,10 @@ mod tests {
         let state = state_with(0, &batches);
         assert_eq!(state.batches.len(), 5);
         assert_eq!(check_sequence(Some(&state), 0, 2, 2), SequenceCheck::Duplicate { base_offset: 2 });
-        assert_eq!(check_sequence(Some(&state), 0, 1, 1), SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber));
+        assert_eq!(
+            check_sequence(Some(&state), 0, 1, 1),
+            SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)
+        );
     }
 
     #[test]
@@ -107,7 +121,10 @@ mod tests {
         let state = state_with(3, &[(0, 9, 0)]);
         assert_eq!(check_sequence(Some(&state), 2, 10, 12), SequenceCheck::Reject(ResponseError::InvalidProducerEpoch));
         assert_eq!(check_sequence(Some(&state), 4, 0, 3), SequenceCheck::Append);
-        assert_eq!(check_sequence(Some(&state), 4, 10, 12), SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber));
+        assert_eq!(
+            check_sequence(Some(&state), 4, 10, 12),
+            SequenceCheck::Reject(ResponseError::OutOfOrderSequenceNumber)
+        );
     }
 
     #[test]

@@ -186,7 +186,8 @@ impl Drop for Skein {
 /// Runs a command with a timeout; returns its output or an error with both streams.
 pub fn run(command: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
     let description = format!("{command:?}");
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| description.clone())?;
+    let mut child =
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| description.clone())?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let out_reader = std::thread::spawn(move || read_all(stdout));
@@ -200,7 +201,10 @@ pub fn run(command: &mut Command, timeout: Duration) -> anyhow::Result<Output> {
             let _ = child.kill();
             let status = child.wait()?;
             let stderr = err_reader.join().unwrap_or_default();
-            bail!("timed out after {timeout:?} ({status}): {description}\nstderr:\n{}", String::from_utf8_lossy(&stderr));
+            bail!(
+                "timed out after {timeout:?} ({status}): {description}\nstderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     };

@@ -69,7 +69,7 @@ impl WireClient {
         let header_version = api_key.response_header_version(version);
         let header = ResponseHeader::decode(&mut response, header_version)?;
         anyhow::ensure!(header.correlation_id == self.next_correlation_id - 1, "correlation id mismatch");
-        Ok(ResponseKind::decode(api_key, &mut response, version)?)
+        ResponseKind::decode(api_key, &mut response, version)
     }
 }
 

@@ -38,8 +38,12 @@ fn batch(values: &[&str]) -> Bytes {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None })
-        .expect("encodes");
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .expect("encodes");
     buf.freeze()
 }
 
@@ -173,7 +177,8 @@ fn bad_batches_get_kafka_error_codes_and_lose_nothing() {
     let mut request = FetchRequest::default();
     request.max_bytes = 1 << 20;
     request.topics = vec![fetch_topic];
-    let ResponseKind::Fetch(response) = client.call(ApiKey::Fetch, 12, &RequestKind::Fetch(request)).expect("fetch") else {
+    let ResponseKind::Fetch(response) = client.call(ApiKey::Fetch, 12, &RequestKind::Fetch(request)).expect("fetch")
+    else {
         panic!("not a fetch response")
     };
     let partition = &response.responses[0].partitions[0];
@@ -206,7 +211,8 @@ fn invalid_topics_and_missing_topics_get_their_error_codes() {
     wanted.name = Some(TopicName(StrBytes::from_static_str("missing")));
     request.topics = Some(vec![wanted]);
     request.allow_auto_topic_creation = true;
-    let ResponseKind::Metadata(response) = client.call(ApiKey::Metadata, 12, &RequestKind::Metadata(request)).expect("metadata")
+    let ResponseKind::Metadata(response) =
+        client.call(ApiKey::Metadata, 12, &RequestKind::Metadata(request)).expect("metadata")
     else {
         panic!("not metadata")
     };

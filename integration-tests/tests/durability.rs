@@ -15,7 +15,19 @@ const ACKS_BEFORE_KILL: usize = 3000;
 
 fn read_back(skein: &Skein, topic: &str) -> BTreeMap<i64, String> {
     let out = run_ok(
-        Command::new("kcat").args(["-b", &skein.bootstrap(), "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%o %s\\n"]),
+        Command::new("kcat").args([
+            "-b",
+            &skein.bootstrap(),
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%o %s\\n",
+        ]),
         Duration::from_secs(60),
     );
     out.lines()

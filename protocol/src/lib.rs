@@ -8,7 +8,10 @@
 //!   ApiVersions answer is generated from it.
 //! - [`record_batch`]: a zero-copy view of RecordBatch v2 (CRC-32C check,
 //!   header fields, base-offset rewrite in place).
+//! - [`alloc_guard`]: the global allocator binaries decoding untrusted input
+//!   install, so wire-sized array counts cannot abort the process.
 
+pub mod alloc_guard;
 pub mod frame;
 pub mod record_batch;
 pub mod request;

@@ -55,6 +55,20 @@ pub(crate) fn time_key_fields(key: &[u8]) -> (i64, i64) {
     (from_ordered_i64(&key[4..12]), from_ordered_i64(&key[12..20]))
 }
 
+/// `[group][index]`
+pub(crate) fn raft_key(group: crate::GroupId, index: u64) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..4].copy_from_slice(&group.to_be_bytes());
+    key[4..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+pub(crate) fn raft_key_index(key: &[u8]) -> u64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&key[4..12]);
+    u64::from_be_bytes(raw)
+}
+
 /// `[log][producer id]`
 pub(crate) fn producer_key(log: LogId, producer_id: i64) -> [u8; 12] {
     let mut key = [0u8; 12];

@@ -107,6 +107,28 @@ fn meta_values_round_trip(store: &dyn Store) {
     assert!(store.topics().expect("topics").is_empty(), "meta values are not topics");
 }
 
+fn raft_log_appends_truncates_and_purges(store: &dyn Store) {
+    let entry = |i: u64| WriteOp::RaftAppend { group: 3, index: i, entry: Bytes::from(format!("e{i}")) };
+    store.write(&(1..=10).map(entry).collect::<Vec<_>>(), true).expect("append");
+    store
+        .write(&[WriteOp::RaftAppend { group: 4, index: 1, entry: Bytes::from_static(b"other") }], true)
+        .expect("append");
+    let indexes =
+        |from, to| store.raft_entries(3, from, to).expect("entries").into_iter().map(|(i, _)| i).collect::<Vec<_>>();
+    assert_eq!(indexes(3, 6), vec![3, 4, 5]);
+    assert_eq!(store.raft_last(3).expect("last"), Some((10, Bytes::from_static(b"e10"))));
+    store.write(&[WriteOp::RaftTruncate { group: 3, from: 8 }], true).expect("truncate");
+    assert_eq!(store.raft_last(3).expect("last").map(|(i, _)| i), Some(7));
+    store.write(&[WriteOp::RaftPurge { group: 3, up_to: 4 }], true).expect("purge");
+    assert_eq!(indexes(0, 100), vec![5, 6, 7]);
+    assert_eq!(store.raft_last(4).expect("last").map(|(i, _)| i), Some(1), "other groups untouched");
+    store.write(&[WriteOp::RaftPurge { group: 3, up_to: 7 }], true).expect("purge all");
+    assert_eq!(store.raft_last(3).expect("last"), None);
+    store.write(&[WriteOp::PutMeta { key: "k".to_owned(), value: vec![1] }], true).expect("meta");
+    store.write(&[WriteOp::DeleteMeta { key: "k".to_owned() }], true).expect("delete meta");
+    assert_eq!(store.meta("k").expect("meta"), None);
+}
+
 fn group_commit_writer_preserves_order(store: Arc<dyn Store>) {
     let writer = GroupCommitWriter::start(Arc::clone(&store), SyncPolicy::Always).expect("writer");
     let (tx, rx) = std::sync::mpsc::channel();
@@ -134,6 +156,7 @@ fn run_suite(make: impl Fn() -> Arc<dyn Store>) {
     producer_state_is_kept_per_log(&*make());
     topics_are_stored_and_deleted_with_their_logs(&*make());
     meta_values_round_trip(&*make());
+    raft_log_appends_truncates_and_purges(&*make());
     group_commit_writer_preserves_order(make());
 }
 

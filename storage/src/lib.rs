@@ -17,6 +17,8 @@ mod rocks;
 mod types;
 mod writer;
 
+use bytes::Bytes;
+
 #[cfg(test)]
 mod conformance;
 
@@ -24,7 +26,8 @@ pub use error::StorageError;
 pub use memory::MemoryStore;
 pub use rocks::RocksStore;
 pub use types::{
-    LogAppend, LogBounds, LogId, ProducerBatch, ProducerState, StoredBatch, TopicRecord, WriteOp, PRODUCER_BATCHES_KEPT,
+    GroupId, LogAppend, LogBounds, LogId, ProducerBatch, ProducerState, StoredBatch, TopicRecord, WriteOp,
+    PRODUCER_BATCHES_KEPT,
 };
 pub use writer::{GroupCommitWriter, SyncPolicy, WriteDone};
 
@@ -61,4 +64,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// A value written with [`WriteOp::PutMeta`].
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Replication-log entries of `group` with `from <= index < to`, in order.
+    fn raft_entries(&self, group: GroupId, from: u64, to: u64) -> Result<Vec<(u64, Bytes)>, StorageError>;
+
+    /// The last replication-log entry of `group`.
+    fn raft_last(&self, group: GroupId) -> Result<Option<(u64, Bytes)>, StorageError>;
 }

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::{LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
+use bytes::Bytes;
+
+use crate::{GroupId, LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
 
 #[derive(Debug, Default)]
 struct State {
@@ -14,6 +16,7 @@ struct State {
     producers: BTreeMap<(LogId, i64), ProducerState>,
     topics: BTreeMap<String, TopicRecord>,
     meta: BTreeMap<String, Vec<u8>>,
+    raft_log: BTreeMap<(GroupId, u64), Bytes>,
 }
 
 #[derive(Debug, Default)]
@@ -56,12 +59,25 @@ impl State {
             WriteOp::PutMeta { key, value } => {
                 self.meta.insert(key.clone(), value.clone());
             }
+            WriteOp::DeleteMeta { key } => {
+                self.meta.remove(key);
+            }
+            WriteOp::RaftAppend { group, index, entry } => {
+                self.raft_log.insert((*group, *index), entry.clone());
+            }
+            WriteOp::RaftTruncate { group, from } => {
+                self.raft_log.retain(|(g, i), _| g != group || i < from);
+            }
+            WriteOp::RaftPurge { group, up_to } => {
+                self.raft_log.retain(|(g, i), _| g != group || i > up_to);
+            }
             WriteOp::DeleteTopic { name, logs } => {
                 self.topics.remove(name);
                 for log in logs {
                     self.batches.retain(|(l, _), _| l != log);
                     self.time_index.retain(|(l, _, _)| l != log);
                     self.producers.retain(|(l, _), _| l != log);
+                    self.raft_log.retain(|(g, _), _| g != log);
                 }
             }
         }
@@ -142,5 +158,18 @@ impl Store for MemoryStore {
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.lock().meta.get(key).cloned())
+    }
+
+    fn raft_entries(&self, group: GroupId, from: u64, to: u64) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let state = self.lock();
+        Ok(state.raft_log.range((group, from)..(group, to)).map(|((_, i), e)| (*i, e.clone())).collect())
+    }
+
+    fn raft_last(&self, group: GroupId) -> Result<Option<(u64, Bytes)>, StorageError> {
+        let state = self.lock();
+        Ok(state.raft_log.range((group, 0)..=(group, u64::MAX)).next_back().map(|((_, i), e)| (*i, e.clone())))
     }
 }

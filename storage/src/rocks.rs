@@ -12,6 +12,8 @@
 
 use std::path::Path;
 
+use bytes::Bytes;
+
 use rocksdb::{
     BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, ReadOptions,
     WriteBatch, WriteOptions, DB,
@@ -19,13 +21,15 @@ use rocksdb::{
 
 use crate::codec::{
     batch_key, batch_key_offset, decode_batch_value, decode_producer_state, encode_batch_value, encode_producer_state,
-    log_range, producer_key, producer_key_id, meta_key, time_key, time_key_fields, topic_key, TOPIC_PREFIX,
+    log_range, meta_key, producer_key, producer_key_id, raft_key, raft_key_index, time_key, time_key_fields, topic_key,
+    TOPIC_PREFIX,
 };
-use crate::{LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
+use crate::{GroupId, LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
 
 const LOGS: &str = "logs";
 const TIME_INDEX: &str = "time_index";
 const PRODUCERS: &str = "producers";
+const RAFT_LOG: &str = "raft_log";
 
 pub struct RocksStore {
     db: DB,
@@ -62,6 +66,7 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(LOGS, logs_options()),
             ColumnFamilyDescriptor::new(TIME_INDEX, Options::default()),
             ColumnFamilyDescriptor::new(PRODUCERS, Options::default()),
+            ColumnFamilyDescriptor::new(RAFT_LOG, logs_options()),
         ];
         let db = DB::open_cf_descriptors(&options, path, families)?;
         Ok(Self { db })
@@ -109,11 +114,23 @@ impl RocksStore {
                 batch.put(topic_key(&topic.name), json);
             }
             WriteOp::PutMeta { key, value } => batch.put(meta_key(key), value),
+            WriteOp::DeleteMeta { key } => batch.delete(meta_key(key)),
+            WriteOp::RaftAppend { group, index, entry } => {
+                batch.put_cf(self.family(RAFT_LOG)?, raft_key(*group, *index), entry)
+            }
+            WriteOp::RaftTruncate { group, from } => {
+                batch.delete_range_cf(self.family(RAFT_LOG)?, raft_key(*group, *from), raft_key(*group, u64::MAX));
+                batch.delete_cf(self.family(RAFT_LOG)?, raft_key(*group, u64::MAX));
+            }
+            WriteOp::RaftPurge { group, up_to } => {
+                batch.delete_range_cf(self.family(RAFT_LOG)?, raft_key(*group, 0), raft_key(*group, *up_to));
+                batch.delete_cf(self.family(RAFT_LOG)?, raft_key(*group, *up_to));
+            }
             WriteOp::DeleteTopic { name, logs } => {
                 batch.delete(topic_key(name));
                 for log in logs {
                     let (start, end) = log_range(*log);
-                    for family in [LOGS, TIME_INDEX, PRODUCERS] {
+                    for family in [LOGS, TIME_INDEX, PRODUCERS, RAFT_LOG] {
                         batch.delete_range_cf(self.family(family)?, start.to_vec(), end.clone());
                     }
                 }
@@ -238,5 +255,34 @@ impl Store for RocksStore {
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.db.get(meta_key(key))?)
+    }
+
+    fn raft_entries(&self, group: GroupId, from: u64, to: u64) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let mut options = ReadOptions::default();
+        options.set_iterate_upper_bound(raft_key(group, to).to_vec());
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(RAFT_LOG)?, options);
+        iter.seek(raft_key(group, from));
+        let mut entries = Vec::new();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            entries.push((raft_key_index(key), Bytes::copy_from_slice(value)));
+            iter.next();
+        }
+        iter.status()?;
+        Ok(entries)
+    }
+
+    fn raft_last(&self, group: GroupId) -> Result<Option<(u64, Bytes)>, StorageError> {
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(RAFT_LOG)?, Self::read_options_for(group));
+        iter.seek_to_last();
+        match (iter.key(), iter.value()) {
+            (Some(key), Some(value)) => Ok(Some((raft_key_index(key), Bytes::copy_from_slice(value)))),
+            _ => {
+                iter.status()?;
+                Ok(None)
+            }
+        }
     }
 }

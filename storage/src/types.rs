@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// Keys start with it, so one partition's entries are contiguous on disk.
 pub type LogId = u32;
 
+/// Id of a replication group. The replication layer owns the numbering;
+/// storage only keeps each group's log entries apart.
+pub type GroupId = u32;
+
 /// How many recent batches per producer and partition are remembered for
 /// duplicate detection (Kafka's in-flight limit with idempotence is 5).
 pub const PRODUCER_BATCHES_KEPT: usize = 5;
@@ -85,5 +89,27 @@ pub enum WriteOp {
         logs: Vec<LogId>,
     },
     /// A small named metadata value (cluster id, id-allocation watermarks).
-    PutMeta { key: String, value: Vec<u8> },
+    PutMeta {
+        key: String,
+        value: Vec<u8>,
+    },
+    DeleteMeta {
+        key: String,
+    },
+    /// An opaque replication-log entry of one group at one index.
+    RaftAppend {
+        group: GroupId,
+        index: u64,
+        entry: Bytes,
+    },
+    /// Removes a group's replication-log entries with index >= `from`.
+    RaftTruncate {
+        group: GroupId,
+        from: u64,
+    },
+    /// Removes a group's replication-log entries with index <= `up_to`.
+    RaftPurge {
+        group: GroupId,
+        up_to: u64,
+    },
 }

@@ -37,6 +37,9 @@ const MAX_GROUP_OPS: usize = 4096;
 struct Pending {
     ops: Vec<WriteOp>,
     bytes: usize,
+    /// False for writes that can be rebuilt after a crash (state applied
+    /// from a durable log): they ride along without forcing a sync.
+    durable: bool,
     done: WriteDone,
 }
 
@@ -92,8 +95,20 @@ impl GroupCommitWriter {
         Ok(Self { sender: Mutex::new(Some(sender)), poison, threads: Mutex::new(threads) })
     }
 
-    /// Queues `ops` as one atomic group; `done` runs on the writer thread.
+    /// Queues `ops` as one atomic group; `done` runs on the writer thread
+    /// once the group is durable (per the [`SyncPolicy`]).
     pub fn submit(&self, ops: Vec<WriteOp>, done: WriteDone) {
+        self.enqueue(ops, true, done);
+    }
+
+    /// Queues `ops` without asking for a sync: for state that can be rebuilt
+    /// from a durable log after a crash. `done` runs once the write is
+    /// visible to readers. It becomes durable with the next synced group.
+    pub fn submit_volatile(&self, ops: Vec<WriteOp>, done: WriteDone) {
+        self.enqueue(ops, false, done);
+    }
+
+    fn enqueue(&self, ops: Vec<WriteOp>, durable: bool, done: WriteDone) {
         if let Some(error) = self.poison.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return done(Err(StorageError::Poisoned(error.to_string())));
         }
@@ -102,7 +117,7 @@ impl GroupCommitWriter {
         match sender.as_ref() {
             Some(sender) => {
                 if let Err(mpsc::SendError(Command::Write(pending))) =
-                    sender.send(Command::Write(Pending { ops, bytes, done }))
+                    sender.send(Command::Write(Pending { ops, bytes, durable, done }))
                 {
                     (pending.done)(Err(StorageError::WriterStopped));
                 }
@@ -185,7 +200,8 @@ fn commit_group(
     };
     if result.is_ok() && !group.is_empty() {
         let ops: Vec<WriteOp> = group.iter().flat_map(|p| p.ops.iter().cloned()).collect();
-        result = store.write(&ops, sync_each_group);
+        let sync = sync_each_group && group.iter().any(|p| p.durable);
+        result = store.write(&ops, sync);
     }
     if result.is_ok() && !syncs.is_empty() {
         result = store.sync();

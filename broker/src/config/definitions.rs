@@ -68,7 +68,13 @@ impl ConfigDef {
     }
 }
 
-const fn def(name: &'static str, default: &'static str, kind: ConfigType, min: Option<i64>, doc: &'static str) -> ConfigDef {
+const fn def(
+    name: &'static str,
+    default: &'static str,
+    kind: ConfigType,
+    min: Option<i64>,
+    doc: &'static str,
+) -> ConfigDef {
     ConfigDef { name, default, kind, min, doc }
 }
 
@@ -77,38 +83,173 @@ use ConfigType::*;
 /// Broker configs.
 pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def("node.id", "1", Int, Some(0), "The id of this node in the cluster."),
-    def("listeners", "PLAINTEXT://127.0.0.1:9092", List, None, "Where the Kafka protocol listens (PLAINTEXT only for now)."),
+    def(
+        "listeners",
+        "PLAINTEXT://127.0.0.1:9092",
+        List,
+        None,
+        "Where the Kafka protocol listens (PLAINTEXT only for now).",
+    ),
     def("advertised.listeners", "", List, None, "What Metadata tells clients to connect to; empty means `listeners`."),
     def("log.dirs", "./skein-data", Text, None, "The directory holding all data (one directory)."),
-    def("num.partitions", "1", Int, Some(1), "Partitions of an auto-created topic or of a CreateTopics request with -1."),
+    def(
+        "num.partitions",
+        "1",
+        Int,
+        Some(1),
+        "Partitions of an auto-created topic or of a CreateTopics request with -1.",
+    ),
     def("default.replication.factor", "1", Int, Some(1), "Replication factor of auto-created topics."),
     def("auto.create.topics.enable", "true", Boolean, None, "Create a topic when Metadata asks for an unknown one."),
-    def("message.max.bytes", "1048588", Int, Some(0), "Largest record batch a topic accepts unless max.message.bytes says otherwise."),
-    def("log.retention.ms", "604800000", Long, Some(-1), "Default topic retention.ms (stored and reported; not enforced yet)."),
-    def("log.retention.bytes", "-1", Long, Some(-1), "Default topic retention.bytes (stored and reported; not enforced yet)."),
-    def("log.cleanup.policy", "delete", Choice(&["delete"]), None, "Default cleanup.policy (compaction is not implemented yet)."),
-    def("log.message.timestamp.type", "CreateTime", Choice(&["CreateTime", "LogAppendTime"]), None, "Default message.timestamp.type."),
+    def(
+        "message.max.bytes",
+        "1048588",
+        Int,
+        Some(0),
+        "Largest record batch a topic accepts unless max.message.bytes says otherwise.",
+    ),
+    def(
+        "log.retention.ms",
+        "604800000",
+        Long,
+        Some(-1),
+        "Default topic retention.ms (stored and reported; not enforced yet).",
+    ),
+    def(
+        "log.retention.bytes",
+        "-1",
+        Long,
+        Some(-1),
+        "Default topic retention.bytes (stored and reported; not enforced yet).",
+    ),
+    def(
+        "log.cleanup.policy",
+        "delete",
+        Choice(&["delete"]),
+        None,
+        "Default cleanup.policy (compaction is not implemented yet).",
+    ),
+    def(
+        "log.message.timestamp.type",
+        "CreateTime",
+        Choice(&["CreateTime", "LogAppendTime"]),
+        None,
+        "Default message.timestamp.type.",
+    ),
     def("min.insync.replicas", "1", Int, Some(1), "Default min.insync.replicas."),
-    def("compression.type", "producer", Choice(&["producer"]), None, "Batches are stored as the producer compressed them."),
-    def("socket.request.max.bytes", "104857600", Int, Some(1024), "Largest request frame accepted; larger ones close the connection."),
+    def(
+        "compression.type",
+        "producer",
+        Choice(&["producer"]),
+        None,
+        "Batches are stored as the producer compressed them.",
+    ),
+    def(
+        "socket.request.max.bytes",
+        "104857600",
+        Int,
+        Some(1024),
+        "Largest request frame accepted; larger ones close the connection.",
+    ),
     def("max.connections", "10000", Int, Some(1), "Connections accepted at once; more are closed on accept."),
     def("queued.max.requests", "500", Int, Some(1), "Requests one connection may have in flight (pipelined) at once."),
-    def("skein.fsync", "always", Choice(&["always", "interval"]), None, "always: fsync before acknowledging a write; interval: fsync every skein.fsync.interval.ms."),
+    def(
+        "skein.fsync",
+        "always",
+        Choice(&["always", "interval"]),
+        None,
+        "always: fsync before acknowledging a write; interval: fsync every skein.fsync.interval.ms.",
+    ),
     def("skein.fsync.interval.ms", "100", Long, Some(1), "Interval between fsyncs when skein.fsync=interval."),
-    def("skein.http.listener", "127.0.0.1:9644", Text, None, "Address of the HTTP listener for /metrics and /health; empty disables it."),
-    def("skein.log.format", "human", Choice(&["human", "json"]), None, "Log line format on stderr; RUST_LOG sets the level (default info)."),
-    def("skein.shutdown.grace.ms", "5000", Long, Some(0), "How long SIGTERM waits for in-flight requests before flushing and exiting."),
+    def(
+        "skein.http.listener",
+        "127.0.0.1:9644",
+        Text,
+        None,
+        "Address of the HTTP listener for /metrics and /health; empty disables it.",
+    ),
+    def(
+        "skein.log.format",
+        "human",
+        Choice(&["human", "json"]),
+        None,
+        "Log line format on stderr; RUST_LOG sets the level (default info).",
+    ),
+    def(
+        "skein.shutdown.grace.ms",
+        "5000",
+        Long,
+        Some(0),
+        "How long SIGTERM waits for in-flight requests before flushing and exiting.",
+    ),
 ];
 
 /// Topic configs and the broker config each defaults to.
 pub const TOPIC_CONFIGS: &[(ConfigDef, &str)] = &[
-    (def("cleanup.policy", "delete", Choice(&["delete"]), None, "Only delete is supported (compaction is not implemented yet)."), "log.cleanup.policy"),
-    (def("retention.ms", "604800000", Long, Some(-1), "How long data is kept (stored and reported; not enforced yet)."), "log.retention.ms"),
-    (def("retention.bytes", "-1", Long, Some(-1), "Size a partition may grow to (stored and reported; not enforced yet)."), "log.retention.bytes"),
-    (def("max.message.bytes", "1048588", Int, Some(0), "Largest record batch accepted; larger ones get MESSAGE_TOO_LARGE."), "message.max.bytes"),
-    (def("message.timestamp.type", "CreateTime", Choice(&["CreateTime", "LogAppendTime"]), None, "CreateTime keeps producer timestamps; LogAppendTime stamps batches on append."), "log.message.timestamp.type"),
-    (def("min.insync.replicas", "1", Int, Some(1), "Replicas that must acknowledge an acks=all write."), "min.insync.replicas"),
-    (def("compression.type", "producer", Choice(&["producer"]), None, "Batches are stored as the producer compressed them."), "compression.type"),
+    (
+        def(
+            "cleanup.policy",
+            "delete",
+            Choice(&["delete"]),
+            None,
+            "Only delete is supported (compaction is not implemented yet).",
+        ),
+        "log.cleanup.policy",
+    ),
+    (
+        def(
+            "retention.ms",
+            "604800000",
+            Long,
+            Some(-1),
+            "How long data is kept (stored and reported; not enforced yet).",
+        ),
+        "log.retention.ms",
+    ),
+    (
+        def(
+            "retention.bytes",
+            "-1",
+            Long,
+            Some(-1),
+            "Size a partition may grow to (stored and reported; not enforced yet).",
+        ),
+        "log.retention.bytes",
+    ),
+    (
+        def(
+            "max.message.bytes",
+            "1048588",
+            Int,
+            Some(0),
+            "Largest record batch accepted; larger ones get MESSAGE_TOO_LARGE.",
+        ),
+        "message.max.bytes",
+    ),
+    (
+        def(
+            "message.timestamp.type",
+            "CreateTime",
+            Choice(&["CreateTime", "LogAppendTime"]),
+            None,
+            "CreateTime keeps producer timestamps; LogAppendTime stamps batches on append.",
+        ),
+        "log.message.timestamp.type",
+    ),
+    (
+        def("min.insync.replicas", "1", Int, Some(1), "Replicas that must acknowledge an acks=all write."),
+        "min.insync.replicas",
+    ),
+    (
+        def(
+            "compression.type",
+            "producer",
+            Choice(&["producer"]),
+            None,
+            "Batches are stored as the producer compressed them.",
+        ),
+        "compression.type",
+    ),
 ];
 
 /// Kafka broker settings that have no meaning in Skein's design. A Kafka

@@ -171,7 +171,8 @@ fn set(
         "log.retention.minutes" => ("log.retention.ms", scale(&value, 60_000)),
         other => (other, value),
     };
-    let def = broker_def(name).ok_or_else(|| ConfigError::Unknown { name: name.to_owned(), origin: origin.to_owned() })?;
+    let def =
+        broker_def(name).ok_or_else(|| ConfigError::Unknown { name: name.to_owned(), origin: origin.to_owned() })?;
     def.validate(&value).map_err(|reason| ConfigError::Invalid {
         name: name.to_owned(),
         value: value.clone(),
@@ -286,8 +287,9 @@ mod tests {
         std::fs::write(&file, "# comment\nnum.partitions=3\nlog.retention.hours=2\nprocess.roles=broker,controller\n")
             .expect("write");
         let file = file.to_string_lossy().to_string();
-        let config = load(&["--config", &file, "--fsync=interval"], &[("SKEIN_NUM_PARTITIONS", "5"), ("SKEIN_TOOLS_DIR", "/x")])
-            .expect("valid");
+        let config =
+            load(&["--config", &file, "--fsync=interval"], &[("SKEIN_NUM_PARTITIONS", "5"), ("SKEIN_TOOLS_DIR", "/x")])
+                .expect("valid");
         assert_eq!(config.num_partitions, 5);
         assert_eq!(config.value("num.partitions"), Some(("5", Source::Environment)));
         assert_eq!(config.value("log.retention.ms"), Some(("7200000", Source::File)));

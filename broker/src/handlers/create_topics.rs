@@ -24,7 +24,10 @@ pub(super) async fn handle(ctx: &Context, request: CreateTopicsRequest, version:
         let outcome = if seen.insert(creatable.name.to_string()) {
             create(ctx, creatable, request.validate_only).await
         } else {
-            Err(AdminError { code: ResponseError::InvalidRequest, message: "Duplicate topic name in the request.".to_owned() })
+            Err(AdminError {
+                code: ResponseError::InvalidRequest,
+                message: "Duplicate topic name in the request.".to_owned(),
+            })
         };
         match outcome {
             Ok((partitions, replication, topic)) => {

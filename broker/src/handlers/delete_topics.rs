@@ -27,7 +27,8 @@ pub(super) async fn handle(ctx: &Context, request: DeleteTopicsRequest, version:
         }
         match topic {
             None => {
-                let code = if name.is_some() { ResponseError::UnknownTopicOrPartition } else { ResponseError::UnknownTopicId };
+                let code =
+                    if name.is_some() { ResponseError::UnknownTopicOrPartition } else { ResponseError::UnknownTopicId };
                 result.error_code = code.code();
                 if version >= 5 {
                     result.error_message = Some(str_bytes("This server does not host this topic."));

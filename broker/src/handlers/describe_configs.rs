@@ -31,7 +31,9 @@ pub(super) fn handle(ctx: &Context, request: DescribeConfigsRequest, version: i1
         let mut result = DescribeConfigsResult::default();
         result.resource_type = resource.resource_type;
         result.resource_name = resource.resource_name.clone();
-        let wanted = |name: &str| resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name));
+        let wanted = |name: &str| {
+            resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+        };
         let configs = match resource.resource_type {
             TOPIC => topic_configs(ctx, resource.resource_name.as_str(), &options, &wanted),
             BROKER => broker_configs(ctx, resource.resource_name.as_str(), &options, &wanted),
@@ -97,7 +99,13 @@ fn broker_configs(ctx: &Context, name: &str, options: &Options, wanted: &dyn Fn(
     Ok(configs)
 }
 
-fn entry(def: &ConfigDef, value: &str, source: i8, read_only: bool, options: &Options) -> DescribeConfigsResourceResult {
+fn entry(
+    def: &ConfigDef,
+    value: &str,
+    source: i8,
+    read_only: bool,
+    options: &Options,
+) -> DescribeConfigsResourceResult {
     let mut entry = DescribeConfigsResourceResult::default();
     entry.name = str_bytes(def.name);
     entry.value = Some(str_bytes(value));

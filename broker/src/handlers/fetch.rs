@@ -40,7 +40,8 @@ pub(super) async fn handle(ctx: &Context, request: FetchRequest, version: i16) -
         .into_iter()
         .map(|t| {
             let topic = if version >= 13 { ctx.cluster.topic_by_id(t.topic_id) } else { ctx.cluster.topic(&t.topic) };
-            let partitions = t.partitions.iter().map(|p| (p.partition, p.fetch_offset, p.partition_max_bytes)).collect();
+            let partitions =
+                t.partitions.iter().map(|p| (p.partition, p.fetch_offset, p.partition_max_bytes)).collect();
             Wanted { name: t.topic, topic_id: t.topic_id, topic, partitions }
         })
         .collect();
@@ -52,7 +53,7 @@ pub(super) async fn handle(ctx: &Context, request: FetchRequest, version: i16) -
     loop {
         // Register before reading, so an append between the read and the
         // wait still wakes us.
-        for partition in wanted.iter().flat_map(|w| partitions_of(w)) {
+        for partition in wanted.iter().flat_map(partitions_of) {
             partition.register_waiter(&waiter);
         }
         let (responses, total_bytes, any_error) = read_all(ctx, &wanted, version, max_bytes);
@@ -70,7 +71,12 @@ fn partitions_of(wanted: &Wanted) -> impl Iterator<Item = &Arc<Partition>> {
     wanted.partitions.iter().filter_map(|(index, _, _)| wanted.topic.as_ref().and_then(|t| t.partition(*index)))
 }
 
-fn read_all(ctx: &Context, wanted: &[Wanted], version: i16, max_bytes: usize) -> (Vec<FetchableTopicResponse>, usize, bool) {
+fn read_all(
+    ctx: &Context,
+    wanted: &[Wanted],
+    version: i16,
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut total_bytes = 0usize;
     let mut any_error = false;
     let mut responses = Vec::with_capacity(wanted.len());
@@ -141,7 +147,13 @@ fn read_partition(
                 read.batches
             } else {
                 let mut used = 0usize;
-                read.batches.into_iter().take_while(|b| { used += b.bytes.len(); used <= limit }).collect()
+                read.batches
+                    .into_iter()
+                    .take_while(|b| {
+                        used += b.bytes.len();
+                        used <= limit
+                    })
+                    .collect()
             };
             data.records = Some(concat(fits.iter().map(|b| &b.bytes)));
         }

@@ -19,7 +19,7 @@ pub(super) async fn handle(ctx: &Context, request: InitProducerIdRequest) -> Ini
     }
     let current_id = request.producer_id.0;
     let current_epoch = request.producer_epoch;
-    if current_id >= 0 && current_epoch >= 0 && current_epoch < i16::MAX - 1 {
+    if current_id >= 0 && (0..i16::MAX - 1).contains(&current_epoch) {
         response.producer_id = current_id.into();
         response.producer_epoch = current_epoch + 1;
         return response;

@@ -56,7 +56,8 @@ pub(super) fn handle(ctx: &Context, request: ListOffsetsRequest, version: i16) -
 /// The (offset, timestamp) answer for one partition.
 fn lookup(ctx: &Context, partition: &Partition, target: i64) -> Result<(i64, i64), PartitionError> {
     let store = &**ctx.cluster.replicator.store();
-    let storage_error = |e: skein_storage::StorageError| PartitionError::new(ResponseError::KafkaStorageError, e.to_string());
+    let storage_error =
+        |e: skein_storage::StorageError| PartitionError::new(ResponseError::KafkaStorageError, e.to_string());
     let high_watermark = partition.high_watermark();
     match target {
         LATEST => Ok((high_watermark, -1)),

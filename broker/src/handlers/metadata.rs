@@ -3,7 +3,9 @@
 //! `auto.create.topics.enable` and the request (v4+) both allow it.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use uuid::Uuid;
 
@@ -13,11 +15,13 @@ use crate::cluster::{validate_topic_name, Topic, TopicSpec};
 /// Bits of the ACL operations a topic allows (no authorizer: all of them):
 /// READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7, DESCRIBE 8,
 /// DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11.
-const ALL_TOPIC_OPERATIONS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+const ALL_TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub(super) async fn handle(ctx: &Context, request: MetadataRequest, version: i16) -> MetadataResponse {
-    let operations = if request.include_topic_authorized_operations { ALL_TOPIC_OPERATIONS } else { OPERATIONS_NOT_REQUESTED };
+    let operations =
+        if request.include_topic_authorized_operations { ALL_TOPIC_OPERATIONS } else { OPERATIONS_NOT_REQUESTED };
     let topics = match request.topics {
         // v0 asks for all topics with an empty list; v1+ with null.
         None => all_topics(ctx, operations),
@@ -73,7 +77,8 @@ async fn topic_by_name(ctx: &Context, name: TopicName, allow_create: bool, opera
     if !allow_create {
         return failed(ResponseError::UnknownTopicOrPartition);
     }
-    let spec = TopicSpec { name: name.to_string(), num_partitions: -1, replication_factor: -1, configs: Default::default() };
+    let spec =
+        TopicSpec { name: name.to_string(), num_partitions: -1, replication_factor: -1, configs: Default::default() };
     match ctx.cluster.create_topic(spec).await {
         Ok(topic) => describe(ctx, &topic, operations),
         // Another request created it first: describe what exists.

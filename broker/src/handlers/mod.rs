@@ -60,7 +60,9 @@ pub async fn handle(ctx: &Context, request: Request, ordering: Option<OrderingGu
         };
     }
     let response = match request.api {
-        Api::Produce => return produce::handle(ctx, body!(Produce), version, ordering).await.map(ResponseKind::Produce),
+        Api::Produce => {
+            return produce::handle(ctx, body!(Produce), version, ordering).await.map(ResponseKind::Produce)
+        }
         Api::Fetch => ResponseKind::Fetch(fetch::handle(ctx, body!(Fetch), version).await),
         Api::ListOffsets => ResponseKind::ListOffsets(list_offsets::handle(ctx, body!(ListOffsets), version)),
         Api::Metadata => ResponseKind::Metadata(metadata::handle(ctx, body!(Metadata), version).await),
@@ -71,7 +73,9 @@ pub async fn handle(ctx: &Context, request: Request, ordering: Option<OrderingGu
         Api::DescribeConfigs => {
             ResponseKind::DescribeConfigs(describe_configs::handle(ctx, body!(DescribeConfigs), version))
         }
-        Api::DescribeCluster => ResponseKind::DescribeCluster(describe_cluster::handle(ctx, body!(DescribeCluster), version)),
+        Api::DescribeCluster => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(ctx, body!(DescribeCluster), version))
+        }
     };
     Some(response)
 }

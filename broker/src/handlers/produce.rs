@@ -10,7 +10,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -91,7 +90,7 @@ fn stage(ctx: &Context, topic: Option<&Topic>, data: &PartitionProduceData, vers
     let Some(partition) = topic.partition(data.index) else {
         return rejected(ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.");
     };
-    let records = data.records.clone().unwrap_or_else(Bytes::new);
+    let records = data.records.clone().unwrap_or_default();
     let max_bytes = topic.max_message_bytes(&ctx.config);
     if records.len() > max_bytes {
         let message = format!("The batch of {} bytes exceeds max.message.bytes {max_bytes}.", records.len());

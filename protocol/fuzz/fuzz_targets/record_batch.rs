@@ -4,6 +4,10 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
+
+// The broker's allocator: wire-sized reservations stay virtual, as in production.
+#[global_allocator]
+static ALLOCATOR: skein_protocol::alloc_guard::GuardedAllocator = skein_protocol::alloc_guard::GuardedAllocator;
 use skein_protocol::record_batch::{batches, first_record_at_or_after, validate_single_batch};
 
 fuzz_target!(|data: &[u8]| {

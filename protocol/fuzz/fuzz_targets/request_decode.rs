@@ -4,6 +4,10 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+
+// The broker's allocator: wire-sized reservations stay virtual, as in production.
+#[global_allocator]
+static ALLOCATOR: skein_protocol::alloc_guard::GuardedAllocator = skein_protocol::alloc_guard::GuardedAllocator;
 use skein_protocol::frame::split_frame;
 use skein_protocol::request::decode_request;
 

@@ -12,6 +12,11 @@
 //! Legitimate allocations this large do not occur in the broker (frames are
 //! capped by `socket.request.max.bytes`).
 //!
+//! It lives beside the decoder whose weakness it covers: every binary that
+//! decodes untrusted requests (the broker, the fuzz targets) installs it with
+//! `#[global_allocator]`. Allocating memory is not I/O; this crate still does
+//! none.
+//!
 //! This is the only `unsafe` code in Skein: a `GlobalAlloc` cannot be
 //! written without it.
 #![allow(unsafe_code)]
