@@ -69,6 +69,14 @@ pub(crate) fn raft_key_index(key: &[u8]) -> u64 {
     u64::from_be_bytes(raw)
 }
 
+/// `[group][field]`
+pub(crate) fn raft_state_key(group: crate::GroupId, field: u8) -> [u8; 5] {
+    let mut key = [0u8; 5];
+    key[..4].copy_from_slice(&group.to_be_bytes());
+    key[4] = field;
+    key
+}
+
 /// `[log][producer id]`
 pub(crate) fn producer_key(log: LogId, producer_id: i64) -> [u8; 12] {
     let mut key = [0u8; 12];

@@ -124,6 +124,10 @@ fn raft_log_appends_truncates_and_purges(store: &dyn Store) {
     assert_eq!(store.raft_last(4).expect("last").map(|(i, _)| i), Some(1), "other groups untouched");
     store.write(&[WriteOp::RaftPurge { group: 3, up_to: 7 }], true).expect("purge all");
     assert_eq!(store.raft_last(3).expect("last"), None);
+    store.write(&[WriteOp::PutRaftState { group: 3, field: 1, value: vec![7] }], true).expect("state");
+    assert_eq!(store.raft_state(3, 1).expect("state"), Some(vec![7]));
+    assert_eq!(store.raft_state(3, 2).expect("state"), None);
+    assert_eq!(store.raft_state(4, 1).expect("state"), None);
     store.write(&[WriteOp::PutMeta { key: "k".to_owned(), value: vec![1] }], true).expect("meta");
     store.write(&[WriteOp::DeleteMeta { key: "k".to_owned() }], true).expect("delete meta");
     assert_eq!(store.meta("k").expect("meta"), None);

@@ -13,6 +13,7 @@
 mod codec;
 mod error;
 mod memory;
+mod ops_codec;
 mod rocks;
 mod types;
 mod writer;
@@ -24,6 +25,7 @@ mod conformance;
 
 pub use error::StorageError;
 pub use memory::MemoryStore;
+pub use ops_codec::{decode_ops, encode_ops};
 pub use rocks::RocksStore;
 pub use types::{
     GroupId, LogAppend, LogBounds, LogId, ProducerBatch, ProducerState, StoredBatch, TopicRecord, WriteOp,
@@ -67,6 +69,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Replication-log entries of `group` with `from <= index < to`, in order.
     fn raft_entries(&self, group: GroupId, from: u64, to: u64) -> Result<Vec<(u64, Bytes)>, StorageError>;
+
+    /// A value written with [`WriteOp::PutRaftState`].
+    fn raft_state(&self, group: GroupId, field: u8) -> Result<Option<Vec<u8>>, StorageError>;
 
     /// The last replication-log entry of `group`.
     fn raft_last(&self, group: GroupId) -> Result<Option<(u64, Bytes)>, StorageError>;

@@ -17,6 +17,7 @@ struct State {
     topics: BTreeMap<String, TopicRecord>,
     meta: BTreeMap<String, Vec<u8>>,
     raft_log: BTreeMap<(GroupId, u64), Bytes>,
+    raft_state: BTreeMap<(GroupId, u8), Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +66,9 @@ impl State {
             WriteOp::RaftAppend { group, index, entry } => {
                 self.raft_log.insert((*group, *index), entry.clone());
             }
+            WriteOp::PutRaftState { group, field, value } => {
+                self.raft_state.insert((*group, *field), value.clone());
+            }
             WriteOp::RaftTruncate { group, from } => {
                 self.raft_log.retain(|(g, i), _| g != group || i < from);
             }
@@ -78,6 +82,7 @@ impl State {
                     self.time_index.retain(|(l, _, _)| l != log);
                     self.producers.retain(|(l, _), _| l != log);
                     self.raft_log.retain(|(g, _), _| g != log);
+                    self.raft_state.retain(|(g, _), _| g != log);
                 }
             }
         }
@@ -166,6 +171,10 @@ impl Store for MemoryStore {
         }
         let state = self.lock();
         Ok(state.raft_log.range((group, from)..(group, to)).map(|((_, i), e)| (*i, e.clone())).collect())
+    }
+
+    fn raft_state(&self, group: GroupId, field: u8) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock().raft_state.get(&(group, field)).cloned())
     }
 
     fn raft_last(&self, group: GroupId) -> Result<Option<(u64, Bytes)>, StorageError> {

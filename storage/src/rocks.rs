@@ -21,8 +21,8 @@ use rocksdb::{
 
 use crate::codec::{
     batch_key, batch_key_offset, decode_batch_value, decode_producer_state, encode_batch_value, encode_producer_state,
-    log_range, meta_key, producer_key, producer_key_id, raft_key, raft_key_index, time_key, time_key_fields, topic_key,
-    TOPIC_PREFIX,
+    log_range, meta_key, producer_key, producer_key_id, raft_key, raft_key_index, raft_state_key, time_key,
+    time_key_fields, topic_key, TOPIC_PREFIX,
 };
 use crate::{GroupId, LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
 
@@ -30,6 +30,7 @@ const LOGS: &str = "logs";
 const TIME_INDEX: &str = "time_index";
 const PRODUCERS: &str = "producers";
 const RAFT_LOG: &str = "raft_log";
+const RAFT_STATE: &str = "raft_state";
 
 pub struct RocksStore {
     db: DB,
@@ -67,6 +68,7 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(TIME_INDEX, Options::default()),
             ColumnFamilyDescriptor::new(PRODUCERS, Options::default()),
             ColumnFamilyDescriptor::new(RAFT_LOG, logs_options()),
+            ColumnFamilyDescriptor::new(RAFT_STATE, Options::default()),
         ];
         let db = DB::open_cf_descriptors(&options, path, families)?;
         Ok(Self { db })
@@ -118,6 +120,9 @@ impl RocksStore {
             WriteOp::RaftAppend { group, index, entry } => {
                 batch.put_cf(self.family(RAFT_LOG)?, raft_key(*group, *index), entry)
             }
+            WriteOp::PutRaftState { group, field, value } => {
+                batch.put_cf(self.family(RAFT_STATE)?, raft_state_key(*group, *field), value)
+            }
             WriteOp::RaftTruncate { group, from } => {
                 batch.delete_range_cf(self.family(RAFT_LOG)?, raft_key(*group, *from), raft_key(*group, u64::MAX));
                 batch.delete_cf(self.family(RAFT_LOG)?, raft_key(*group, u64::MAX));
@@ -130,7 +135,7 @@ impl RocksStore {
                 batch.delete(topic_key(name));
                 for log in logs {
                     let (start, end) = log_range(*log);
-                    for family in [LOGS, TIME_INDEX, PRODUCERS, RAFT_LOG] {
+                    for family in [LOGS, TIME_INDEX, PRODUCERS, RAFT_LOG, RAFT_STATE] {
                         batch.delete_range_cf(self.family(family)?, start.to_vec(), end.clone());
                     }
                 }
@@ -272,6 +277,10 @@ impl Store for RocksStore {
         }
         iter.status()?;
         Ok(entries)
+    }
+
+    fn raft_state(&self, group: GroupId, field: u8) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get_cf(self.family(RAFT_STATE)?, raft_state_key(group, field))?)
     }
 
     fn raft_last(&self, group: GroupId) -> Result<Option<(u64, Bytes)>, StorageError> {

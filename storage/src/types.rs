@@ -112,4 +112,10 @@ pub enum WriteOp {
         group: GroupId,
         up_to: u64,
     },
+    /// A small per-group replication value (vote, commit point, ...), by field number.
+    PutRaftState {
+        group: GroupId,
+        field: u8,
+        value: Vec<u8>,
+    },
 }
