@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use kafka_protocol::error::ResponseError;
-use skein_replication::Replicator;
+use skein_replication::{Replicator, METADATA_GROUP};
 use skein_storage::{LogId, StorageError, TopicRecord, WriteOp};
 use uuid::Uuid;
 
@@ -171,7 +171,7 @@ impl Cluster {
             None => {
                 let id = base64_uuid(Uuid::new_v4());
                 replicator
-                    .propose(vec![put_meta(META_CLUSTER_ID, &id)])
+                    .propose(METADATA_GROUP, vec![put_meta(META_CLUSTER_ID, &id)])
                     .await
                     .map_err(|e| StorageError::Io(e.to_string()))?;
                 id
@@ -184,6 +184,9 @@ impl Cluster {
             let mut partitions = Vec::with_capacity(record.logs.len());
             for (index, log) in record.logs.iter().enumerate() {
                 max_log = max_log.max(*log + 1);
+                // Opening the group applies whatever its log holds beyond the
+                // store, so the partition then resumes from complete state.
+                replicator.open_group(*log).await.map_err(|e| StorageError::Io(e.to_string()))?;
                 partitions.push(Arc::new(Partition::open(Arc::clone(&name), index as i32, *log, &*store)?));
             }
             let topic = Arc::new(Topic { name, id: Uuid::from_bytes(record.id), partitions, configs: record.configs });
@@ -278,10 +281,16 @@ impl Cluster {
         };
         let ops = vec![WriteOp::PutTopic(record.clone()), put_meta(META_NEXT_LOG, next_log)];
         self.replicator
-            .propose(ops)
+            .propose(METADATA_GROUP, ops)
             .await
             .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         ids.next_log = next_log;
+        for log in &logs {
+            self.replicator
+                .open_group(*log)
+                .await
+                .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+        }
         let name: Arc<str> = Arc::from(spec.name.as_str());
         let store = self.replicator.store();
         let partitions = logs
@@ -308,11 +317,12 @@ impl Cluster {
         }
         for partition in &topic.partitions {
             partition.mark_deleted();
+            self.replicator.close_group(partition.log).await;
         }
         let logs = topic.partitions.iter().map(|p| p.log).collect();
         let op = WriteOp::DeleteTopic { name: topic.name.to_string(), logs };
         self.replicator
-            .propose(vec![op])
+            .propose(METADATA_GROUP, vec![op])
             .await
             .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
@@ -328,7 +338,7 @@ impl Cluster {
         if ids.next_producer_id >= ids.producer_id_limit {
             let limit = ids.next_producer_id + PRODUCER_ID_BLOCK;
             self.replicator
-                .propose(vec![put_meta(META_PRODUCER_ID_LIMIT, limit)])
+                .propose(METADATA_GROUP, vec![put_meta(META_PRODUCER_ID_LIMIT, limit)])
                 .await
                 .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
             ids.producer_id_limit = limit;

@@ -48,7 +48,7 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
         None => FsyncPolicy::Always,
         Some(every) => FsyncPolicy::Interval(every),
     };
-    let replicator = Arc::new(Replicator::start(config.node_id, store, policy)?);
+    let replicator = Arc::new(Replicator::start(config.node_id, store, policy).await?);
     let cluster = Cluster::open(Arc::clone(&config), Arc::clone(&replicator)).await?;
     let metrics = Metrics::new()?;
     let kafka_bind = format!("{}:{}", config.listener.host, config.listener.port);
@@ -77,8 +77,7 @@ impl Running {
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
-        let replicator = self.replicator;
-        let _ = tokio::task::spawn_blocking(move || replicator.shutdown()).await;
+        self.replicator.shutdown().await;
     }
 }
 

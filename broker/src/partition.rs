@@ -158,7 +158,7 @@ impl Partition {
         let base_offset = state.next_offset;
         let mut batch = BytesMut::from(&records[..]);
         record_batch::set_base_offset(&mut batch, base_offset);
-        record_batch::set_partition_leader_epoch(&mut batch, replicator.leader_epoch());
+        record_batch::set_partition_leader_epoch(&mut batch, replicator.leader_epoch(self.log));
         let max_timestamp = match log_append_time_ms {
             Some(now) => {
                 record_batch::set_log_append_time(&mut batch, now);
@@ -183,7 +183,7 @@ impl Partition {
         }
         state.next_offset = last_offset + 1;
         state.max_timestamp = state.max_timestamp.max(max_timestamp);
-        let commit = replicator.propose(ops);
+        let commit = replicator.propose(self.log, ops);
         drop(state);
         let partition = Arc::clone(self);
         Ok(Box::pin(async move {

@@ -1,40 +1,69 @@
 //! Replication for Skein: how a write becomes *committed*.
 //!
-//! The broker proposes a group of writes for one partition (or for the
-//! cluster metadata) and awaits its commit; it never writes to storage
-//! itself. Proposals are submitted synchronously when [`Replicator::propose`]
-//! is called, so a caller that proposes in offset order (under its partition
-//! lock) gets them applied in that order, and only the waiting is async.
+//! Every partition is an openraft group, and so is the cluster metadata
+//! ([`METADATA_GROUP`]). The broker proposes writes to a group and awaits
+//! their commit; it never writes to storage itself. [`Replicator::propose`]
+//! queues synchronously, so a caller proposing in offset order (under its
+//! partition lock) gets its writes into the Raft log in that order; only the
+//! waiting is async.
 //!
-//! Today every group has exactly one member, this node: a proposal commits
-//! when it is durable in the local store (per the [`SyncPolicy`]), through
-//! the group-commit writer so concurrent partitions share each fsync. The
-//! multi-node work replaces the body of `propose` with a Raft round
-//! (openraft, one group per partition, Kafka offsets assigned by the leader
-//! inside the data entries so non-data Raft entries never consume offsets)
-//! without changing this interface.
+//! Today each group has one member, this node: an entry commits once it is
+//! durable in the local Raft log. Adding nodes means a real network in place
+//! of [`network::NoNetwork`] and membership changes, not another write path.
+//!
+//! Kafka offsets are assigned by the leader inside the proposed writes, so
+//! Raft's own entries (blank, membership) never consume Kafka offsets.
+//!
+//! Only this crate names openraft.
 
+mod entry_codec;
+mod group;
+mod log_store;
+mod network;
+mod state_machine;
+mod types;
+
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::io;
+use std::sync::{Arc, RwLock};
 
-use skein_storage::{GroupCommitWriter, StorageError, Store, SyncPolicy, WriteOp};
+use openraft::{Config, SnapshotPolicy, StepDownPolicy};
+use skein_storage::{GroupCommitWriter, GroupId, StorageError, Store, SyncPolicy, WriteOp};
+use tokio::sync::oneshot;
 
 pub use skein_storage::SyncPolicy as FsyncPolicy;
+
+use crate::group::{Group, Queued};
+
+/// The group holding topics and other cluster metadata. Partition groups
+/// use their log id, which is always smaller.
+pub const METADATA_GROUP: GroupId = u32::MAX;
+
+/// Entries between snapshots; a snapshot syncs the store and lets the Raft
+/// log behind it be purged, which bounds the log.
+const ENTRIES_PER_SNAPSHOT: u64 = 1024;
 
 /// Why a proposal did not commit.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ReplicationError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error("raft: {0}")]
+    Raft(String),
+    #[error("replication group {0} is not open on this node")]
+    UnknownGroup(GroupId),
     #[error("the replication layer is shutting down")]
     ShuttingDown,
 }
 
-/// The node's replication engine.
+/// The node's replication engine: its groups and the shared writer.
 pub struct Replicator {
     node_id: i32,
     store: Arc<dyn Store>,
-    writer: GroupCommitWriter,
+    writer: Arc<GroupCommitWriter>,
+    config: Arc<Config>,
+    groups: RwLock<HashMap<GroupId, Arc<Group>>>,
 }
 
 impl std::fmt::Debug for Replicator {
@@ -43,47 +72,115 @@ impl std::fmt::Debug for Replicator {
     }
 }
 
+/// Queues `ops` on the writer and waits for it; `durable` asks for a sync.
+pub(crate) async fn write(writer: &GroupCommitWriter, ops: Vec<WriteOp>, durable: bool) -> io::Result<()> {
+    let (sender, receiver) = oneshot::channel();
+    let done = Box::new(move |result| {
+        let _ = sender.send(result);
+    });
+    if durable {
+        writer.submit(ops, done);
+    } else {
+        writer.submit_volatile(ops, done);
+    }
+    receiver.await.map_err(|_| io::Error::other("storage writer stopped"))?.map_err(io::Error::other)
+}
+
+/// Waits until everything written so far is durable.
+pub(crate) async fn flush(writer: &GroupCommitWriter) -> io::Result<()> {
+    let (sender, receiver) = oneshot::channel();
+    writer.flush(Box::new(move |result| {
+        let _ = sender.send(result);
+    }));
+    receiver.await.map_err(|_| io::Error::other("storage writer stopped"))?.map_err(io::Error::other)
+}
+
+/// Settings for single-member groups: no ticks (nothing to heartbeat or
+/// elect against, so thousands of idle groups cost no CPU), no step-down,
+/// periodic snapshots that only mark durability.
+fn group_config() -> Result<Config, ReplicationError> {
+    Config {
+        cluster_name: "skein".to_owned(),
+        enable_tick: false,
+        heartbeat_interval: 500,
+        election_timeout_min: 1500,
+        election_timeout_max: 3000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(ENTRIES_PER_SNAPSHOT),
+        max_in_snapshot_log_to_keep: 0,
+        removed_leader_step_down: StepDownPolicy::Never,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| ReplicationError::Raft(e.to_string()))
+}
+
 impl Replicator {
-    pub fn start(node_id: i32, store: Arc<dyn Store>, policy: SyncPolicy) -> Result<Self, ReplicationError> {
-        let writer = GroupCommitWriter::start(Arc::clone(&store), policy)?;
-        Ok(Self { node_id, store, writer })
+    /// Starts the writer and opens the metadata group.
+    pub async fn start(node_id: i32, store: Arc<dyn Store>, policy: SyncPolicy) -> Result<Self, ReplicationError> {
+        let writer = Arc::new(GroupCommitWriter::start(Arc::clone(&store), policy)?);
+        let replicator =
+            Self { node_id, store, writer, config: Arc::new(group_config()?), groups: RwLock::new(HashMap::new()) };
+        replicator.open_group(METADATA_GROUP).await?;
+        Ok(replicator)
     }
 
     pub fn node_id(&self) -> i32 {
         self.node_id
     }
 
-    /// The committed state, for reads. Everything in it has committed.
+    /// The committed state, for reads.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
-    /// The leader of every group: with one member, this node.
-    pub fn leader(&self) -> i32 {
+    /// Opens (creating on first use) a group on this node. On return the
+    /// group leads and everything in its log is applied.
+    pub async fn open_group(&self, group: GroupId) -> Result<(), ReplicationError> {
+        let node = u64::try_from(self.node_id).unwrap_or_default();
+        let opened =
+            Group::open(node, group, Arc::clone(&self.config), Arc::clone(&self.store), Arc::clone(&self.writer))
+                .await?;
+        self.groups.write().unwrap_or_else(|p| p.into_inner()).insert(group, Arc::new(opened));
+        Ok(())
+    }
+
+    /// Stops a group on this node (its data stays until deleted).
+    pub async fn close_group(&self, group: GroupId) {
+        let removed = self.groups.write().unwrap_or_else(|p| p.into_inner()).remove(&group);
+        if let Some(removed) = removed {
+            removed.shutdown().await;
+        }
+    }
+
+    fn group(&self, group: GroupId) -> Option<Arc<Group>> {
+        self.groups.read().unwrap_or_else(|p| p.into_inner()).get(&group).cloned()
+    }
+
+    /// The leader of a group: with one member, this node.
+    pub fn leader(&self, _group: GroupId) -> i32 {
         self.node_id
     }
 
-    /// The leader epoch of every group: with one member and no elections, 0.
-    pub fn leader_epoch(&self) -> i32 {
-        0
+    /// The Kafka leader epoch of a group: its Raft term.
+    pub fn leader_epoch(&self, group: GroupId) -> i32 {
+        self.group(group).map_or(0, |g| i32::try_from(g.term()).unwrap_or(i32::MAX))
     }
 
-    /// Proposes `ops` as one atomic entry. The proposal is queued before this
-    /// returns; the future resolves once it has committed.
-    pub fn propose(&self, ops: Vec<WriteOp>) -> impl Future<Output = Result<(), ReplicationError>> + Send + 'static {
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        self.writer.submit(
-            ops,
-            Box::new(move |result| {
-                let _ = sender.send(result);
-            }),
-        );
-        async move {
-            match receiver.await {
-                Ok(result) => result.map_err(ReplicationError::from),
-                Err(_) => Err(ReplicationError::ShuttingDown),
+    /// Proposes `ops` as one atomic write to `group`. Queued before this
+    /// returns; the future resolves once the write is committed and applied.
+    pub fn propose(
+        &self,
+        group: GroupId,
+        ops: Vec<WriteOp>,
+    ) -> impl Future<Output = Result<(), ReplicationError>> + Send + 'static {
+        let (done, receiver) = oneshot::channel();
+        match self.group(group) {
+            Some(open) => open.enqueue(Queued { ops, done }),
+            None => {
+                let _ = done.send(Err(ReplicationError::UnknownGroup(group)));
             }
         }
+        async move { receiver.await.unwrap_or(Err(ReplicationError::ShuttingDown)) }
     }
 
     /// Set when a storage failure has stopped all writes.
@@ -91,9 +188,15 @@ impl Replicator {
         self.writer.poisoned()
     }
 
-    /// Waits for queued proposals, syncs, and stops the writer.
-    pub fn shutdown(&self) {
-        self.writer.shutdown();
+    /// Stops every group, then syncs and stops the writer.
+    pub async fn shutdown(&self) {
+        let groups: Vec<Arc<Group>> =
+            self.groups.write().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, g)| g).collect();
+        for group in groups {
+            group.shutdown().await;
+        }
+        let writer = Arc::clone(&self.writer);
+        let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
     }
 }
 
@@ -101,29 +204,49 @@ impl Replicator {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use skein_storage::{LogAppend, MemoryStore, StoredBatch};
+    use skein_storage::{LogAppend, MemoryStore, RocksStore, StoredBatch};
 
-    #[tokio::test]
+    fn append(offset: i64) -> Vec<WriteOp> {
+        let batch =
+            StoredBatch { base_offset: offset, last_offset: offset, max_timestamp: 0, bytes: Bytes::from_static(b"x") };
+        vec![WriteOp::Append(LogAppend { log: 1, batch, index_timestamp: false })]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn proposals_commit_in_submission_order() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let replicator = Replicator::start(1, Arc::clone(&store), SyncPolicy::Always).expect("start");
-        let proposals: Vec<_> = (0..50i64)
-            .map(|offset| {
-                let batch = StoredBatch {
-                    base_offset: offset,
-                    last_offset: offset,
-                    max_timestamp: 0,
-                    bytes: Bytes::from_static(b"x"),
-                };
-                replicator.propose(vec![WriteOp::Append(LogAppend { log: 1, batch, index_timestamp: false })])
-            })
-            .collect();
+        let replicator = Replicator::start(1, Arc::clone(&store), SyncPolicy::Always).await.expect("start");
+        replicator.open_group(1).await.expect("open");
+        let proposals: Vec<_> = (0..3000i64).map(|offset| replicator.propose(1, append(offset))).collect();
         for proposal in proposals {
             proposal.await.expect("commits");
         }
-        assert_eq!(store.bounds(1).expect("bounds").next_offset, 50);
-        replicator.shutdown();
-        let after = replicator.propose(vec![]).await;
-        assert!(after.is_err(), "no proposal commits after shutdown");
+        let read = store.read(1, 0, usize::MAX).expect("read");
+        assert_eq!(read.iter().map(|b| b.base_offset).collect::<Vec<_>>(), (0..3000).collect::<Vec<_>>());
+        assert!(store.raft_state(1, types::field::APPLIED).expect("state").is_some(), "applied position recorded");
+        assert!(replicator.leader_epoch(1) >= 1);
+        assert!(matches!(replicator.propose(9, vec![]).await, Err(ReplicationError::UnknownGroup(9))));
+        replicator.shutdown().await;
+        assert!(replicator.propose(1, vec![]).await.is_err(), "no proposal commits after shutdown");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restarted_group_keeps_its_state_and_leads_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store: Arc<dyn Store> = Arc::new(RocksStore::open(dir.path()).expect("open"));
+            let replicator = Replicator::start(1, store, SyncPolicy::Always).await.expect("start");
+            replicator.open_group(1).await.expect("open");
+            for offset in 0..10 {
+                replicator.propose(1, append(offset)).await.expect("commits");
+            }
+            replicator.shutdown().await;
+        }
+        let store: Arc<dyn Store> = Arc::new(RocksStore::open(dir.path()).expect("reopen"));
+        let replicator = Replicator::start(1, Arc::clone(&store), SyncPolicy::Always).await.expect("restart");
+        replicator.open_group(1).await.expect("reopen group");
+        replicator.propose(1, append(10)).await.expect("commits after restart");
+        assert_eq!(store.bounds(1).expect("bounds").next_offset, 11);
+        replicator.shutdown().await;
     }
 }

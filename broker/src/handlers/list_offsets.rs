@@ -37,7 +37,7 @@ pub(super) fn handle(ctx: &Context, request: ListOffsetsRequest, version: i16) -
                     answer.offset = offset;
                     answer.timestamp = timestamp;
                     if version >= 4 {
-                        answer.leader_epoch = ctx.cluster.replicator.leader_epoch();
+                        answer.leader_epoch = partition.map_or(0, |p| ctx.cluster.replicator.leader_epoch(p.log));
                     }
                 }
                 Err(error) => {

@@ -119,7 +119,7 @@ fn describe(ctx: &Context, topic: &Topic, operations: i32) -> MetadataResponseTo
             let mut p = MetadataResponsePartition::default();
             p.partition_index = partition.index;
             p.leader_id = node.into();
-            p.leader_epoch = ctx.cluster.replicator.leader_epoch();
+            p.leader_epoch = ctx.cluster.replicator.leader_epoch(partition.log);
             p.replica_nodes = vec![node.into()];
             p.isr_nodes = vec![node.into()];
             p

@@ -1,0 +1,117 @@
+//! One Raft group: the openraft instance plus its proposer, the task that
+//! turns queued proposals into Raft entries in queue order. Proposals that
+//! queue up while an entry is being committed are merged into the next one,
+//! so a busy partition commits many batches per Raft round and fsync.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::errors::{InitializeError, RaftError};
+use openraft::{BasicNode, Config, Raft, ServerState};
+use skein_storage::{GroupCommitWriter, GroupId, Store, WriteOp};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::log_store::LogStore;
+use crate::network::NoNetwork;
+use crate::state_machine::StateMachine;
+use crate::types::{Proposal, C};
+use crate::ReplicationError;
+
+/// Most proposals merged into one entry, so one entry stays bounded.
+const MAX_MERGED_PROPOSALS: usize = 512;
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+pub(crate) struct Queued {
+    pub(crate) ops: Vec<WriteOp>,
+    pub(crate) done: oneshot::Sender<Result<(), ReplicationError>>,
+}
+
+pub(crate) struct Group {
+    raft: Raft<C, StateMachine>,
+    queue: mpsc::UnboundedSender<Queued>,
+}
+
+fn fatal(group: GroupId, error: impl std::fmt::Display) -> ReplicationError {
+    ReplicationError::Raft(format!("group {group}: {error}"))
+}
+
+impl Group {
+    /// Starts the group's Raft on this node, initialises it on first use,
+    /// waits until this node leads, and commits a barrier entry so that
+    /// everything already in the log is committed and applied on return.
+    pub(crate) async fn open(
+        node_id: u64,
+        group: GroupId,
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        writer: Arc<GroupCommitWriter>,
+    ) -> Result<Self, ReplicationError> {
+        let log = LogStore::new(group, Arc::clone(&store), Arc::clone(&writer));
+        let state_machine = StateMachine::new(group, store, writer);
+        let raft = Raft::new(node_id, config, NoNetwork, log, state_machine).await.map_err(|e| fatal(group, e))?;
+        let members = BTreeMap::from([(node_id, BasicNode::default())]);
+        match raft.initialize(members).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+            Err(error) => return Err(fatal(group, error)),
+        }
+        if !is_leader(&raft) {
+            // A vote saved mid-election is not committed: elect explicitly
+            // (ticks are off for single-member groups).
+            raft.trigger().elect(false).await.map_err(|e| fatal(group, e))?;
+        }
+        raft.wait(Some(LEADER_WAIT))
+            .state(ServerState::Leader, "this node leads its single-member group")
+            .await
+            .map_err(|e| fatal(group, e))?;
+        raft.client_write(Proposal { ops: Vec::new() }).await.map_err(|e| fatal(group, e))?;
+        let (queue, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(run_proposer(group, raft.clone(), receiver));
+        Ok(Self { raft, queue })
+    }
+
+    /// Queues a proposal; order of calls is order in the log.
+    pub(crate) fn enqueue(&self, queued: Queued) {
+        if let Err(mpsc::error::SendError(queued)) = self.queue.send(queued) {
+            let _ = queued.done.send(Err(ReplicationError::ShuttingDown));
+        }
+    }
+
+    /// The current Raft term, which serves as the Kafka leader epoch.
+    pub(crate) fn term(&self) -> u64 {
+        self.raft.metrics().borrow_watched().current_term
+    }
+
+    pub(crate) async fn shutdown(&self) {
+        if let Err(error) = self.raft.shutdown().await {
+            tracing::warn!(%error, "raft group did not shut down cleanly");
+        }
+    }
+}
+
+fn is_leader(raft: &Raft<C, StateMachine>) -> bool {
+    raft.metrics().borrow_watched().state == ServerState::Leader
+}
+
+async fn run_proposer(group: GroupId, raft: Raft<C, StateMachine>, mut receiver: mpsc::UnboundedReceiver<Queued>) {
+    while let Some(first) = receiver.recv().await {
+        let mut merged = vec![first];
+        while merged.len() < MAX_MERGED_PROPOSALS {
+            match receiver.try_recv() {
+                Ok(next) => merged.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut ops = Vec::new();
+        let mut waiters = Vec::with_capacity(merged.len());
+        for queued in merged {
+            ops.extend(queued.ops);
+            waiters.push(queued.done);
+        }
+        let result = raft.client_write(Proposal { ops }).await.map(|_| ()).map_err(|e| fatal(group, e));
+        for waiter in waiters {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}

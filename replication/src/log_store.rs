@@ -1,0 +1,181 @@
+//! openraft's log storage over Skein's store: entries in the `raft_log`
+//! column family keyed by (group, index), vote and purge point in the
+//! per-group replication state. Appends go through the group-commit writer,
+//! so many groups share each WAL fsync; openraft is told an append is durable
+//! from the writer's completion callback.
+//!
+//! Entries appended but not yet written by the writer thread are kept in an
+//! in-memory tail, so readers see them as soon as `append` returns (openraft
+//! requires that) and applying recent entries needs no disk read.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
+use openraft::{OptionalSend, RaftLogReader};
+use skein_storage::{GroupCommitWriter, GroupId, Store, WriteOp};
+
+use crate::entry_codec::{decode_entry, decode_log_id, decode_vote, encode_entry, encode_log_id, encode_vote};
+use crate::types::{field, C};
+use crate::write;
+
+#[derive(Clone)]
+pub(crate) struct LogStore {
+    group: GroupId,
+    store: Arc<dyn Store>,
+    writer: Arc<GroupCommitWriter>,
+    tail: Arc<Mutex<BTreeMap<u64, EntryOf<C>>>>,
+}
+
+impl LogStore {
+    pub(crate) fn new(group: GroupId, store: Arc<dyn Store>, writer: Arc<GroupCommitWriter>) -> Self {
+        Self { group, store, writer, tail: Arc::default() }
+    }
+
+    fn tail(&self) -> MutexGuard<'_, BTreeMap<u64, EntryOf<C>>> {
+        self.tail.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn state(&self, field: u8) -> io::Result<Option<Bytes>> {
+        Ok(self.store.raft_state(self.group, field).map_err(io::Error::other)?.map(Bytes::from))
+    }
+
+    fn last_stored(&self) -> io::Result<Option<LogIdOf<C>>> {
+        match self.store.raft_last(self.group).map_err(io::Error::other)? {
+            Some((_, bytes)) => Ok(Some(decode_entry(&bytes)?.log_id)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn index_range(range: &impl RangeBounds<u64>) -> (u64, u64) {
+    let from = match range.start_bound() {
+        Bound::Included(i) => *i,
+        Bound::Excluded(i) => i.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let to = match range.end_bound() {
+        Bound::Included(i) => i.saturating_add(1),
+        Bound::Excluded(i) => *i,
+        Bound::Unbounded => u64::MAX,
+    };
+    (from, to)
+}
+
+impl RaftLogReader<C> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<EntryOf<C>>, io::Error> {
+        let (from, to) = index_range(&range);
+        let mut entries: BTreeMap<u64, EntryOf<C>> = BTreeMap::new();
+        for (index, bytes) in self.store.raft_entries(self.group, from, to).map_err(io::Error::other)? {
+            entries.insert(index, decode_entry(&bytes)?);
+        }
+        // The tail is newer than anything stored at the same index.
+        for (index, entry) in self.tail().range(from..to) {
+            entries.insert(*index, entry.clone());
+        }
+        Ok(entries.into_values().collect())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
+        self.state(field::VOTE)?.map(|bytes| decode_vote(&bytes)).transpose()
+    }
+}
+
+impl RaftLogStorage<C> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<C>, io::Error> {
+        let last_purged_log_id = match self.state(field::PURGED)? {
+            Some(bytes) => decode_log_id(&bytes)?,
+            None => None,
+        };
+        let tail_last = self.tail().values().next_back().map(|e| e.log_id);
+        let last_log_id = tail_last.or(self.last_stored()?).or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
+        let op = WriteOp::PutRaftState { group: self.group, field: field::VOTE, value: encode_vote(vote) };
+        write(&self.writer, vec![op], true).await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        // Not synced: on restart the group commits everything it holds again
+        // (see `Group::open`), so a lost commit point only delays visibility.
+        let value = encode_log_id(committed.as_ref());
+        let op = WriteOp::PutRaftState { group: self.group, field: field::COMMITTED, value };
+        write(&self.writer, vec![op], false).await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
+        match self.state(field::COMMITTED)? {
+            Some(bytes) => decode_log_id(&bytes),
+            None => Ok(None),
+        }
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<C>) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = EntryOf<C>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut ops = Vec::new();
+        let mut appended = Vec::new();
+        {
+            let mut tail = self.tail();
+            for entry in entries {
+                ops.push(WriteOp::RaftAppend {
+                    group: self.group,
+                    index: entry.log_id.index,
+                    entry: encode_entry(&entry),
+                });
+                appended.push(entry.log_id);
+                tail.insert(entry.log_id.index, entry);
+            }
+        }
+        let tail = Arc::clone(&self.tail);
+        self.writer.submit(
+            ops,
+            Box::new(move |result| {
+                if result.is_ok() {
+                    // Durable now; the store serves these from here on.
+                    let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+                    for log_id in appended {
+                        if tail.get(&log_id.index).is_some_and(|e| e.log_id == log_id) {
+                            tail.remove(&log_id.index);
+                        }
+                    }
+                }
+                callback.io_completed(result.map_err(io::Error::other));
+            }),
+        );
+        Ok(())
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
+        let from = last_log_id.map_or(0, |id| id.index + 1);
+        self.tail().retain(|index, _| *index < from);
+        write(&self.writer, vec![WriteOp::RaftTruncate { group: self.group, from }], true).await
+    }
+
+    async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
+        self.tail().retain(|index, _| *index > log_id.index);
+        let ops = vec![
+            WriteOp::RaftPurge { group: self.group, up_to: log_id.index },
+            WriteOp::PutRaftState { group: self.group, field: field::PURGED, value: encode_log_id(Some(&log_id)) },
+        ];
+        write(&self.writer, ops, true).await
+    }
+}

@@ -1,0 +1,46 @@
+//! The openraft type configuration shared by every group.
+
+use std::fmt;
+
+use skein_storage::WriteOp;
+
+/// The application data of one Raft entry: writes to apply atomically. The
+/// leader assigned every Kafka offset inside them before proposing, so Raft
+/// indexes never become Kafka offsets (blank and membership entries consume
+/// indexes, not offsets).
+#[derive(Clone, Debug)]
+pub(crate) struct Proposal {
+    pub(crate) ops: Vec<WriteOp>,
+}
+
+impl fmt::Display for Proposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Proposal({} ops)", self.ops.len())
+    }
+}
+
+/// The answer to a proposal once applied (nothing beyond success).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Applied;
+
+openraft::declare_raft_types!(
+    pub(crate) TypeConfig:
+        D = Proposal,
+        R = Applied,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+);
+
+pub(crate) type C = TypeConfig;
+/// Snapshots carry no data: the state lives in the store, a snapshot only
+/// marks how far it is durable so the Raft log can be purged.
+pub(crate) type SnapshotData = Vec<u8>;
+
+/// Fields of the per-group replication state in storage.
+pub(crate) mod field {
+    pub(crate) const VOTE: u8 = 1;
+    pub(crate) const COMMITTED: u8 = 2;
+    pub(crate) const PURGED: u8 = 3;
+    pub(crate) const APPLIED: u8 = 4;
+    pub(crate) const MEMBERSHIP: u8 = 5;
+}
