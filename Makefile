@@ -39,5 +39,9 @@ test-tools:
 fuzz:
 	bash scripts/fuzz.sh
 
+## bench: criterion micro-benchmarks (the side-by-side comparison with Apache Kafka is not built yet)
+bench:
+	cargo bench -p skein-benches
+
 clean:
 	cargo clean

@@ -13,8 +13,9 @@
 #                      (integration-tests/python/requirements.txt)
 #
 # Idempotent: each step leaves a stamp of its inputs and is skipped while the
-# stamp matches, so a re-run costs well under a second. Needs java (17+), mvn,
-# python3 (with venv) and go on PATH.
+# stamp matches, so a re-run costs well under a second. The Go build (CPU) runs
+# alongside the downloads (network). Needs java (17+), mvn, python3 (with venv)
+# and go on PATH.
 set -euo pipefail
 
 usage() {
@@ -37,9 +38,7 @@ mkdir -p "$TOOLS/bin"
 TOOLS="$(cd "$TOOLS" && pwd)"
 # Bump when the layout of what this script writes changes, to force a reinstall.
 LAYOUT=1
-START=$(date +%s)
-installed=()
-skipped=()
+START=$SECONDS
 
 die() { echo "install-test-tools: $*" >&2; exit 1; }
 
@@ -47,20 +46,52 @@ for cmd in java mvn python3 go sha256sum; do
   command -v "$cmd" >/dev/null 2>&1 || die "'$cmd' is not on PATH (JDK 17, Maven, Python 3 and Go are needed)"
 done
 
+WORK="$(mktemp -d)"
+GO_PID=""
+cleanup() {
+  if [ -n "$GO_PID" ]; then kill "$GO_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Each step appends "installed NAME(Ns)" or "skipped NAME" to $WORK/results.
+result() { echo "$1" >>"$WORK/results"; }
+
 # stamp FILE...: a short hash of the given files plus the layout version.
 stamp() { { echo "layout=$LAYOUT"; cat "$@"; } | sha256sum | cut -c1-16; }
+
+# up_to_date STAMPFILE WANT: whether STAMPFILE holds WANT.
+up_to_date() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
 # run_logged WHAT CMD...: runs CMD quietly; on failure shows its output and stops.
 run_logged() {
   local what="$1"; shift
   local log
-  log="$(mktemp)"
+  log="$(mktemp -p "$WORK")"
   if ! "$@" >"$log" 2>&1; then
     cat "$log" >&2
-    rm -f "$log"
     die "$what failed"
   fi
-  rm -f "$log"
+}
+
+# ---------------------------------------------------------------- Go (franz-go)
+GODIR="$ROOT/integration-tests/go"
+FRANZ="$TOOLS/bin/franz-client"
+
+install_go() {
+  local want t0=$SECONDS
+  want="$(stamp "$GODIR/go.mod" "$GODIR/go.sum" "$GODIR"/*.go)"
+  if [ -x "$FRANZ" ] && up_to_date "$FRANZ.skein-stamp" "$want"; then
+    result "skipped franz-client"
+    return
+  fi
+  # GOTOOLCHAIN=local: build with the installed Go, never download a toolchain.
+  # CGO_ENABLED=0: a static binary, and no C compiler in the build.
+  run_logged "go build (integration-tests/go)" env -C "$GODIR" GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
+    CGO_ENABLED=0 go build -trimpath -o "$FRANZ.tmp" .
+  mv "$FRANZ.tmp" "$FRANZ"
+  echo "$want" >"$FRANZ.skein-stamp"
+  result "installed franz-client($(( SECONDS - t0 ))s)"
 }
 
 # ---------------------------------------------------------------- Java (Maven)
@@ -85,10 +116,10 @@ EOF
 # maven_copy PROFILE DEST: copies the profile's jars (and runtime deps) into DEST/libs.
 maven_copy() {
   local profile="$1" dest="$2"
-  local want
+  local want t0=$SECONDS
   want="$(stamp "$POM")"
-  if [ -f "$dest/.skein-stamp" ] && [ "$(cat "$dest/.skein-stamp")" = "$want" ]; then
-    skipped+=("$profile")
+  if up_to_date "$dest/.skein-stamp" "$want"; then
+    result "skipped $profile"
     return
   fi
   local tmp="$dest.partial"
@@ -101,13 +132,8 @@ maven_copy() {
   echo "$want" >"$tmp/.skein-stamp"
   rm -rf "$dest"
   mv "$tmp" "$dest"
-  installed+=("$profile")
+  result "installed $profile($(( SECONDS - t0 ))s)"
 }
-
-maven_copy kafka-tools "$TOOLS/kafka-tools"
-if [ "$WITH_BROKER" = "1" ]; then
-  maven_copy kafka-broker "$TOOLS/kafka-broker"
-fi
 
 # write_wrapper NAME CLASS DEFAULT_JVM_OPTS: $TOOLS/bin/NAME runs CLASS from kafka-tools/libs.
 # The wrapper finds the jars relative to itself, so the tools dir can be moved.
@@ -117,7 +143,8 @@ write_wrapper() {
   cat >"$file.tmp" <<EOF
 #!/usr/bin/env bash
 # Written by scripts/install-test-tools.sh: Apache Kafka's $name ($class).
-# KAFKA_TOOLS_JVM_OPTS replaces the default JVM options ($jvm_default).
+# KAFKA_TOOLS_JVM_OPTS replaces the default JVM options ($jvm_default);
+# KAFKA_TOOLS_LOG_LEVEL (default warn) sets the level of the log lines on stderr.
 HOME_DIR="\$(cd "\$(dirname "\$(readlink -f "\${BASH_SOURCE[0]}")")/../kafka-tools" && pwd)"
 exec java \${KAFKA_TOOLS_JVM_OPTS:-$jvm_default} \\
   -Djava.awt.headless=true \\
@@ -130,27 +157,36 @@ EOF
   mv "$file.tmp" "$file"
 }
 
-# Short-lived admin tools start faster with the client compiler only and the
-# serial collector; the perf tests keep the JVM's defaults for throughput.
-CLI_JVM="-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1"
-PERF_JVM="-Xmx512m"
-write_wrapper kafka-topics            org.apache.kafka.tools.TopicCommand                             "$CLI_JVM"
-write_wrapper kafka-console-producer  org.apache.kafka.tools.ConsoleProducer                          "$CLI_JVM"
-write_wrapper kafka-console-consumer  org.apache.kafka.tools.consumer.ConsoleConsumer                 "$CLI_JVM"
-write_wrapper kafka-get-offsets       org.apache.kafka.tools.GetOffsetShell                           "$CLI_JVM"
-# ConfigCommand is still Scala in 4.3.1 (kafka_2.13, kafka.admin), not in kafka-tools.
-write_wrapper kafka-configs           kafka.admin.ConfigCommand                                       "$CLI_JVM"
-write_wrapper kafka-consumer-groups   org.apache.kafka.tools.consumer.group.ConsumerGroupCommand      "$CLI_JVM"
-write_wrapper kafka-producer-perf-test org.apache.kafka.tools.ProducerPerformance                     "$PERF_JVM"
-write_wrapper kafka-consumer-perf-test org.apache.kafka.tools.ConsumerPerformance                     "$PERF_JVM"
+install_java() {
+  maven_copy kafka-tools "$TOOLS/kafka-tools"
+  if [ "$WITH_BROKER" = "1" ]; then
+    maven_copy kafka-broker "$TOOLS/kafka-broker"
+  fi
+  # Short-lived admin tools start faster with the client compiler only and the
+  # serial collector; the perf tests keep the JVM's defaults for throughput.
+  local cli="-Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1" perf="-Xmx512m"
+  write_wrapper kafka-topics             org.apache.kafka.tools.TopicCommand                        "$cli"
+  write_wrapper kafka-console-producer   org.apache.kafka.tools.ConsoleProducer                     "$cli"
+  write_wrapper kafka-console-consumer   org.apache.kafka.tools.consumer.ConsoleConsumer            "$cli"
+  write_wrapper kafka-get-offsets        org.apache.kafka.tools.GetOffsetShell                      "$cli"
+  # ConfigCommand is still Scala in 4.3.1 (kafka_2.13, package kafka.admin), not in kafka-tools.
+  write_wrapper kafka-configs            kafka.admin.ConfigCommand                                  "$cli"
+  write_wrapper kafka-consumer-groups    org.apache.kafka.tools.consumer.group.ConsumerGroupCommand "$cli"
+  write_wrapper kafka-producer-perf-test org.apache.kafka.tools.ProducerPerformance                 "$perf"
+  write_wrapper kafka-consumer-perf-test org.apache.kafka.tools.ConsumerPerformance                 "$perf"
+}
 
 # ---------------------------------------------------------------- Python
 REQS="$ROOT/integration-tests/python/requirements.txt"
 VENV="$TOOLS/venv"
-want="$(stamp "$REQS")"
-if [ -x "$VENV/bin/python" ] && [ -f "$VENV/.skein-stamp" ] && [ "$(cat "$VENV/.skein-stamp")" = "$want" ]; then
-  skipped+=(venv)
-else
+
+install_python() {
+  local want t0=$SECONDS
+  want="$(stamp "$REQS")"
+  if [ -x "$VENV/bin/python" ] && up_to_date "$VENV/.skein-stamp" "$want"; then
+    result "skipped venv"
+    return
+  fi
   rm -rf "$VENV"
   run_logged "python3 -m venv" python3 -m venv "$VENV"
   # Wheels only: every pinned package ships manylinux wheels for CPython 3.11.
@@ -159,22 +195,20 @@ else
   run_logged "python client import check" "$VENV/bin/python" -c \
     'import confluent_kafka, kafka, lz4, snappy, zstandard, crc32c'
   echo "$want" >"$VENV/.skein-stamp"
-  installed+=(venv)
-fi
+  result "installed venv($(( SECONDS - t0 ))s)"
+}
 
-# ---------------------------------------------------------------- Go (franz-go)
-GODIR="$ROOT/integration-tests/go"
-FRANZ="$TOOLS/bin/franz-client"
-want="$(stamp "$GODIR/go.mod" "$GODIR/go.sum" "$GODIR"/*.go)"
-if [ -x "$FRANZ" ] && [ -f "$FRANZ.skein-stamp" ] && [ "$(cat "$FRANZ.skein-stamp")" = "$want" ]; then
-  skipped+=(franz-client)
-else
-  # GOTOOLCHAIN=local: build with the installed Go, never download a toolchain.
-  run_logged "go build franz-client" env -C "$GODIR" GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
-    go build -trimpath -o "$FRANZ.tmp" .
-  mv "$FRANZ.tmp" "$FRANZ"
-  echo "$want" >"$FRANZ.skein-stamp"
-  installed+=(franz-client)
+# ---------------------------------------------------------------- run
+install_go &
+GO_PID=$!
+install_java
+install_python
+if ! wait "$GO_PID"; then
+  GO_PID=""
+  die "building franz-client failed (see above)"
 fi
+GO_PID=""
 
-echo "install-test-tools: ${#installed[@]} installed (${installed[*]:-none}), ${#skipped[@]} up to date (${skipped[*]:-none}) in $TOOLS in $(( $(date +%s) - START ))s"
+installed="$(sed -n 's/^installed //p' "$WORK/results" | tr '\n' ' ')"
+skipped="$(sed -n 's/^skipped //p' "$WORK/results" | tr '\n' ' ')"
+echo "install-test-tools: installed: ${installed:-nothing }- up to date: ${skipped:-nothing }- in $TOOLS, $(( SECONDS - START ))s"

@@ -13,7 +13,6 @@ pub mod producer_state;
 pub mod server;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use skein_replication::{FsyncPolicy, Replicator};
@@ -36,7 +35,21 @@ pub struct Running {
 }
 
 /// Opens storage, recovers the cluster state and starts the listeners.
-pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
+pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Running> {
+    // Bind first: a busy port fails the start before any state is opened,
+    // and port 0 (any free port) is known before it is advertised.
+    let kafka_bind = format!("{}:{}", config.listener.host, config.listener.port);
+    let listener = TcpListener::bind(&kafka_bind).await.with_context(|| format!("cannot listen on {kafka_bind}"))?;
+    let kafka_address = listener.local_addr()?;
+    if config.advertised.port == 0 {
+        config.advertised.port = kafka_address.port();
+    }
+    let http_listener = match &config.http_listener {
+        Some(address) => {
+            Some(TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} (HTTP)"))?)
+        }
+        None => None,
+    };
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
@@ -51,13 +64,8 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<Running> {
     let replicator = Arc::new(Replicator::start(config.node_id, store, policy).await?);
     let cluster = Cluster::open(Arc::clone(&config), Arc::clone(&replicator)).await?;
     let metrics = Metrics::new()?;
-    let kafka_bind = format!("{}:{}", config.listener.host, config.listener.port);
-    let listener = TcpListener::bind(&kafka_bind).await.with_context(|| format!("cannot listen on {kafka_bind}"))?;
-    let kafka_address = listener.local_addr()?;
-    let http_address = match &config.http_listener {
-        Some(address) => {
-            let http =
-                TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} (HTTP)"))?;
+    let http_address = match http_listener {
+        Some(http) => {
             let bound = http.local_addr()?;
             tokio::spawn(http::serve(http, metrics.clone(), Arc::clone(&cluster)));
             Some(bound)
@@ -80,6 +88,3 @@ impl Running {
         self.replicator.shutdown().await;
     }
 }
-
-/// How long to wait for a port to be free when binding in tests.
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);

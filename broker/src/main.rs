@@ -8,7 +8,10 @@ static ALLOCATOR: skein_protocol::alloc_guard::GuardedAllocator = skein_protocol
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if json {
         builder.json().init();
     } else {
@@ -69,7 +72,7 @@ fn main() -> ExitCode {
         };
         tracing::info!(
             kafka = %running.kafka_address,
-            http = ?running.http_address,
+            http = %running.http_address.map_or_else(|| "disabled".to_owned(), |a| a.to_string()),
             data_dir = %data_dir.display(),
             startup_ms = started.elapsed().as_millis() as u64,
             "skein is ready"

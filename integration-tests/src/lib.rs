@@ -5,7 +5,7 @@
 //! Tests that need a tool which is missing fail with a message naming the
 //! install command: `make test` always installs them first.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -40,11 +40,6 @@ pub fn tool(relative: &str) -> PathBuf {
     path
 }
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
-}
-
 /// A running `skein` process owned by a test. Killed when dropped.
 pub struct Skein {
     child: Option<Child>,
@@ -60,14 +55,16 @@ impl Skein {
         Self::start_with(&[])
     }
 
-    /// Starts with extra `--name=value` settings.
+    /// Starts with extra `--name=value` settings. Skein binds free ports
+    /// itself (port 0) and the harness reads them from its ready line, so
+    /// parallel tests can never race for a port.
     pub fn start_with(extra_args: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let log_path = data_dir.path().join("skein.log");
         let mut skein = Skein {
             child: None,
-            port: free_port(),
-            http_port: free_port(),
+            port: 0,
+            http_port: 0,
             data_dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             log_path,
@@ -82,6 +79,7 @@ impl Skein {
             bail!("{} does not exist: run `cargo build --workspace --bins`", binary.display());
         }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path)?;
+        let log_offset = log.metadata()?.len() as usize;
         let mut command = Command::new(&binary);
         command
             .arg(format!("--listeners=PLAINTEXT://127.0.0.1:{}", self.port))
@@ -95,23 +93,28 @@ impl Skein {
             command.env_remove(key);
         }
         self.child = Some(command.spawn().with_context(|| format!("spawning {}", binary.display()))?);
-        self.wait_ready()
+        self.wait_ready(log_offset)
     }
 
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+    /// Waits for this run's "skein is ready" line and takes the bound ports from it.
+    fn wait_ready(&mut self, log_offset: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
                     bail!("skein exited during start ({status}); log:\n{}", self.log());
                 }
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let log = self.log();
+            let this_run = log.get(log_offset..).unwrap_or_default();
+            if let Some(line) = this_run.lines().find(|l| l.contains("skein is ready")) {
+                self.port = port_after(line, "kafka=").context("kafka port in the ready line")?;
+                self.http_port = port_after(line, "http=").context("http port in the ready line")?;
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        bail!("skein did not listen within 20 s; log:\n{}", self.log())
+        bail!("skein was not ready within 30 s; log:\n{}", self.log())
     }
 
     pub fn bootstrap(&self) -> String {
@@ -181,6 +184,13 @@ impl Drop for Skein {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The port of the `host:port` following `key` in a log line.
+fn port_after(line: &str, key: &str) -> Option<u16> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let address = rest.split_whitespace().next()?;
+    address.rsplit_once(':')?.1.parse().ok()
 }
 
 /// Runs a command with a timeout; returns its output or an error with both streams.

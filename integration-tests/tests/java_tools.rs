@@ -105,7 +105,9 @@ fn configs_are_described_with_kafka_names_and_sources() {
         TIMEOUT,
     );
     assert!(
-        broker.contains("num.partitions=2 sensitive=false synonyms={STATIC_BROKER_CONFIG:num.partitions=2}"),
+        broker.contains(
+            "num.partitions=2 sensitive=false synonyms={STATIC_BROKER_CONFIG:num.partitions=2, DEFAULT_CONFIG:num.partitions=1}"
+        ),
         "{broker}"
     );
     assert!(broker.contains("auto.create.topics.enable=true"), "{broker}");

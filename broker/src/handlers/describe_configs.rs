@@ -92,7 +92,11 @@ fn broker_configs(ctx: &Context, name: &str, options: &Options, wanted: &dyn Fn(
         let (value, source) = ctx.config.value(def.name).unwrap_or((def.default, crate::config::Source::Default));
         let mut entry = entry(def, value, broker_source_code(source), true, options);
         if options.synonyms {
+            // As Kafka does: the effective value first, then the default beneath it.
             entry.synonyms.push(synonym(def.name, value, broker_source_code(source)));
+            if source != crate::config::Source::Default {
+                entry.synonyms.push(synonym(def.name, def.default, broker_source_code(crate::config::Source::Default)));
+            }
         }
         configs.push(entry);
     }
