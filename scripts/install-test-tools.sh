@@ -172,6 +172,7 @@ install_java() {
   # ConfigCommand is still Scala in 4.3.1 (kafka_2.13, package kafka.admin), not in kafka-tools.
   write_wrapper kafka-configs            kafka.admin.ConfigCommand                                  "$cli"
   write_wrapper kafka-consumer-groups    org.apache.kafka.tools.consumer.group.ConsumerGroupCommand "$cli"
+  write_wrapper kafka-cluster            org.apache.kafka.tools.ClusterTool                         "$cli"
   write_wrapper kafka-producer-perf-test org.apache.kafka.tools.ProducerPerformance                 "$perf"
   write_wrapper kafka-consumer-perf-test org.apache.kafka.tools.ConsumerPerformance                 "$perf"
 }

@@ -120,6 +120,25 @@ fn configs_are_described_with_kafka_names_and_sources() {
 }
 
 #[test]
+fn cluster_tool_reads_the_cluster_id_through_describe_cluster() {
+    let skein = Skein::start();
+    let cluster_id = |skein: &Skein| {
+        let mut command = Command::new(tool("bin/kafka-cluster"));
+        command.args(["cluster-id", "--bootstrap-server", &skein.bootstrap()]);
+        run_ok(&mut command, TIMEOUT)
+    };
+    let out = cluster_id(&skein);
+    let id = out.trim().strip_prefix("Cluster ID: ").unwrap_or_else(|| panic!("unexpected output: {out}"));
+    assert_eq!(id.len(), 22, "a Kafka-style base64 UUID: {id}");
+    let (_, metrics) = skein.http_get("/metrics").expect("metrics");
+    assert!(metrics.contains("skein_requests_total{api=\"DescribeCluster\""), "answered through DescribeCluster");
+    let mut skein = skein;
+    skein.restart();
+    let again = cluster_id(&skein);
+    assert_eq!(again.trim(), out.trim(), "the cluster id survives a restart");
+}
+
+#[test]
 fn producer_perf_test_runs_100k_records_with_acks_all() {
     let skein = Skein::start();
     let out = run_ok(
