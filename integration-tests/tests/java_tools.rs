@@ -16,6 +16,13 @@ fn kafka(skein: &Skein, name: &str) -> Command {
     command
 }
 
+/// Runs a command expected to be refused; returns everything it printed.
+fn refusal(command: &mut Command) -> String {
+    let output = command.output().expect("runs");
+    assert!(!output.status.success(), "{command:?} should have failed");
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
 #[test]
 fn topics_are_created_described_listed_and_deleted() {
     let skein = Skein::start();
@@ -26,12 +33,9 @@ fn topics_are_created_described_listed_and_deleted() {
     assert!(out.contains("PartitionCount: 3") && out.contains("Partition: 2\tLeader: 1"), "{out}");
     let out = run_ok(kafka(&skein, "kafka-topics").arg("--list"), TIMEOUT);
     assert_eq!(out.lines().collect::<Vec<_>>(), vec!["orders"]);
-    let refused = kafka(&skein, "kafka-topics")
-        .args(["--create", "--topic", "orders3", "--replication-factor", "3"])
-        .output()
-        .expect("runs");
-    let stderr = String::from_utf8_lossy(&refused.stdout) + String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("Replication factor: 3 larger than available brokers: 1"), "{stderr}");
+    let refused =
+        refusal(kafka(&skein, "kafka-topics").args(["--create", "--topic", "orders3", "--replication-factor", "3"]));
+    assert!(refused.contains("Replication factor: 3 larger than available brokers: 1"), "{refused}");
     run_ok(kafka(&skein, "kafka-topics").args(["--delete", "--topic", "orders"]), TIMEOUT);
     let out = run_ok(kafka(&skein, "kafka-topics").arg("--list"), TIMEOUT);
     assert!(out.trim().is_empty(), "{out}");
@@ -111,12 +115,14 @@ fn configs_are_described_with_kafka_names_and_sources() {
         "{broker}"
     );
     assert!(broker.contains("auto.create.topics.enable=true"), "{broker}");
-    let invalid = kafka(&skein, "kafka-topics")
-        .args(["--create", "--topic", "bad-conf", "--config", "no.such.config=1"])
-        .output()
-        .expect("runs");
-    let text = String::from_utf8_lossy(&invalid.stdout) + String::from_utf8_lossy(&invalid.stderr);
-    assert!(text.contains("Unknown topic config name: no.such.config"), "{text}");
+    let refused = refusal(kafka(&skein, "kafka-topics").args([
+        "--create",
+        "--topic",
+        "bad-conf",
+        "--config",
+        "no.such.config=1",
+    ]));
+    assert!(refused.contains("Unknown topic config name: no.such.config"), "{refused}");
 }
 
 #[test]
