@@ -230,6 +230,10 @@ mod tests {
         assert!(replicator.propose(1, vec![]).await.is_err(), "no proposal commits after shutdown");
     }
 
+    fn store_has_purged(store: &dyn Store) -> bool {
+        store.raft_state(1, types::field::PURGED).expect("state").is_some()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_restarted_group_keeps_its_state_and_leads_again() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -237,16 +241,19 @@ mod tests {
             let store: Arc<dyn Store> = Arc::new(RocksStore::open(dir.path()).expect("open"));
             let replicator = Replicator::start(1, store, SyncPolicy::Always).await.expect("start");
             replicator.open_group(1).await.expect("open");
-            for offset in 0..10 {
+            // Sequential proposals are one entry each: enough for snapshots
+            // and purges of the Raft log before the restart.
+            for offset in 0..2500 {
                 replicator.propose(1, append(offset)).await.expect("commits");
             }
+            assert!(store_has_purged(&*replicator.store), "the Raft log was purged after a snapshot");
             replicator.shutdown().await;
         }
         let store: Arc<dyn Store> = Arc::new(RocksStore::open(dir.path()).expect("reopen"));
         let replicator = Replicator::start(1, Arc::clone(&store), SyncPolicy::Always).await.expect("restart");
         replicator.open_group(1).await.expect("reopen group");
-        replicator.propose(1, append(10)).await.expect("commits after restart");
-        assert_eq!(store.bounds(1).expect("bounds").next_offset, 11);
+        replicator.propose(1, append(2500)).await.expect("commits after restart");
+        assert_eq!(store.bounds(1).expect("bounds").next_offset, 2501);
         replicator.shutdown().await;
     }
 }
