@@ -2,84 +2,16 @@
 //! Kafka closes it), the broker stays up, and nothing stored is lost.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-use skein_integration_tests::wire::{api_versions_v0_error, WireClient};
+use skein_integration_tests::wire::{api_versions_v0_error, record_batch, WireClient};
 use skein_integration_tests::Skein;
 
 fn assert_still_serving(skein: &Skein) {
     let mut client = WireClient::connect(skein.port).expect("connects");
     let response = client.call(ApiKey::ApiVersions, 3, &RequestKind::ApiVersions(ApiVersionsRequest::default()));
     assert!(matches!(response, Ok(ResponseKind::ApiVersions(r)) if r.error_code == 0), "broker still answers");
-}
-
-fn batch(values: &[&str]) -> Bytes {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: 1_700_000_000_000 + i as i64,
-            key: None,
-            value: Some(Bytes::copy_from_slice(v.as_bytes())),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions { version: 2, compression: Compression::None },
-    )
-    .expect("encodes");
-    buf.freeze()
-}
-
-fn produce(client: &mut WireClient, topic: &str, records: Bytes) -> i16 {
-    let mut partition = PartitionProduceData::default();
-    partition.index = 0;
-    partition.records = Some(records);
-    let mut topic_data = TopicProduceData::default();
-    topic_data.name = TopicName(StrBytes::from_string(topic.to_owned()));
-    topic_data.partition_data = vec![partition];
-    let mut request = ProduceRequest::default();
-    request.acks = -1;
-    request.timeout_ms = 5000;
-    request.topic_data = vec![topic_data];
-    match client.call(ApiKey::Produce, 9, &RequestKind::Produce(request)).expect("produce answered") {
-        ResponseKind::Produce(r) => {
-            let partition = &r.responses[0].partition_responses[0];
-            eprintln!("produce answer: {} {:?}", partition.error_code, partition.error_message);
-            partition.error_code
-        }
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
-fn create_topic(client: &mut WireClient, name: &str) -> i16 {
-    let mut topic = CreatableTopic::default();
-    topic.name = TopicName(StrBytes::from_string(name.to_owned()));
-    topic.num_partitions = 1;
-    topic.replication_factor = 1;
-    let mut request = CreateTopicsRequest::default();
-    request.topics = vec![topic];
-    request.timeout_ms = 5000;
-    match client.call(ApiKey::CreateTopics, 7, &RequestKind::CreateTopics(request)).expect("answered") {
-        ResponseKind::CreateTopics(r) => r.topics[0].error_code,
-        other => panic!("unexpected {other:?}"),
-    }
 }
 
 #[test]
@@ -152,23 +84,23 @@ fn unknown_api_versions_version_gets_the_table_with_unsupported_version() {
 fn bad_batches_get_kafka_error_codes_and_lose_nothing() {
     let skein = Skein::start();
     let mut client = WireClient::connect(skein.port).expect("connects");
-    assert_eq!(create_topic(&mut client, "bad-input"), 0);
-    assert_eq!(produce(&mut client, "bad-input", batch(&["kept-0", "kept-1"])), 0);
+    assert_eq!(client.create_topic("bad-input", 1), 0);
+    assert_eq!(client.produce("bad-input", record_batch(&["kept-0", "kept-1"], None)).0, 0);
 
-    let mut corrupt = BytesMut::from(&batch(&["x"])[..]);
+    let mut corrupt = BytesMut::from(&record_batch(&["x"], None)[..]);
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0x55;
-    assert_eq!(produce(&mut client, "bad-input", corrupt.freeze()), 2, "CORRUPT_MESSAGE");
+    assert_eq!(client.produce("bad-input", corrupt.freeze()).0, 2, "CORRUPT_MESSAGE");
 
-    let mut magic1 = BytesMut::from(&batch(&["x"])[..]);
+    let mut magic1 = BytesMut::from(&record_batch(&["x"], None)[..]);
     magic1[16] = 1;
-    assert_eq!(produce(&mut client, "bad-input", magic1.freeze()), 87, "INVALID_RECORD");
+    assert_eq!(client.produce("bad-input", magic1.freeze()).0, 87, "INVALID_RECORD");
 
-    assert_eq!(produce(&mut client, "bad-input", Bytes::from_static(b"short")), 2, "CORRUPT_MESSAGE");
+    assert_eq!(client.produce("bad-input", Bytes::from_static(b"short")).0, 2, "CORRUPT_MESSAGE");
     let big = "b".repeat(1_100_000);
-    assert_eq!(produce(&mut client, "bad-input", batch(&[&big])), 10, "MESSAGE_TOO_LARGE");
+    assert_eq!(client.produce("bad-input", record_batch(&[&big], None)).0, 10, "MESSAGE_TOO_LARGE");
 
-    assert_eq!(produce(&mut client, "bad-input", batch(&["kept-2"])), 0);
+    assert_eq!(client.produce("bad-input", record_batch(&["kept-2"], None)).0, 0);
     let mut fetch_partition = fetch_request::FetchPartition::default();
     fetch_partition.partition_max_bytes = 1 << 20;
     let mut fetch_topic = fetch_request::FetchTopic::default();
@@ -201,11 +133,15 @@ fn bad_batches_get_kafka_error_codes_and_lose_nothing() {
 fn invalid_topics_and_missing_topics_get_their_error_codes() {
     let skein = Skein::start_with(&["--auto.create.topics.enable=false"]);
     let mut client = WireClient::connect(skein.port).expect("connects");
-    assert_eq!(create_topic(&mut client, "bad name!"), 17, "INVALID_TOPIC_EXCEPTION");
-    assert_eq!(create_topic(&mut client, &"x".repeat(250)), 17);
-    assert_eq!(create_topic(&mut client, "ok"), 0);
-    assert_eq!(create_topic(&mut client, "ok"), 36, "TOPIC_ALREADY_EXISTS");
-    assert_eq!(produce(&mut client, "missing", batch(&["x"])), 3, "UNKNOWN_TOPIC_OR_PARTITION with auto-create off");
+    assert_eq!(client.create_topic("bad name!", 1), 17, "INVALID_TOPIC_EXCEPTION");
+    assert_eq!(client.create_topic(&"x".repeat(250), 1), 17);
+    assert_eq!(client.create_topic("ok", 1), 0);
+    assert_eq!(client.create_topic("ok", 1), 36, "TOPIC_ALREADY_EXISTS");
+    assert_eq!(
+        client.produce("missing", record_batch(&["x"], None)).0,
+        3,
+        "UNKNOWN_TOPIC_OR_PARTITION with auto-create off"
+    );
     let mut request = MetadataRequest::default();
     let mut wanted = MetadataRequestTopic::default();
     wanted.name = Some(TopicName(StrBytes::from_static_str("missing")));
