@@ -69,3 +69,14 @@ fn confluent_kafka_offsets_for_times_finds_the_first_offset_at_or_after() {
     );
     assert!(out.contains("\"ok\": true"), "{out}");
 }
+
+#[test]
+fn acks_0_and_acks_1_round_trip_with_both_python_clients() {
+    let skein = Skein::start();
+    for client in ["confluent", "kafka-python"] {
+        for acks in ["0", "1"] {
+            let out = roundtrip(&skein, client, &format!("acks{acks}-{client}"), &["--acks", acks, "--count", "3000"]);
+            assert!(out.contains("\"consumed\": 3000"), "{client} acks={acks}: {out}");
+        }
+    }
+}
