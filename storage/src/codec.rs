@@ -77,6 +77,14 @@ pub(crate) fn raft_state_key(group: crate::GroupId, field: u8) -> [u8; 5] {
     key
 }
 
+/// `[shard][key]`
+pub(crate) fn coordinator_key(shard: crate::CoordinatorShard, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + key.len());
+    out.extend_from_slice(&shard.to_be_bytes());
+    out.extend_from_slice(key);
+    out
+}
+
 /// `[log][producer id]`
 pub(crate) fn producer_key(log: LogId, producer_id: i64) -> [u8; 12] {
     let mut key = [0u8; 12];

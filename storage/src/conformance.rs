@@ -133,6 +133,26 @@ fn raft_log_appends_truncates_and_purges(store: &dyn Store) {
     assert_eq!(store.meta("k").expect("meta"), None);
 }
 
+fn coordinator_records_are_kept_per_shard_in_key_order(store: &dyn Store) {
+    let put = |shard, key: &[u8], value: &[u8]| WriteOp::PutCoordinatorRecord {
+        shard,
+        key: key.to_vec(),
+        value: value.to_vec(),
+    };
+    // u32::MAX checks the shard range end does not overflow into nothing.
+    let ops = [put(2, b"b", b"2"), put(2, b"a", b"1"), put(3, b"a", b"other"), put(u32::MAX, b"z", b"last")];
+    store.write(&ops, true).expect("put");
+    let records = store.coordinator_records(2).expect("records");
+    assert_eq!(records, vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
+    store
+        .write(&[put(2, b"a", b"3"), WriteOp::DeleteCoordinatorRecord { shard: 2, key: b"b".to_vec() }], true)
+        .expect("update");
+    assert_eq!(store.coordinator_records(2).expect("records"), vec![(b"a".to_vec(), b"3".to_vec())]);
+    assert_eq!(store.coordinator_records(3).expect("records").len(), 1, "other shards untouched");
+    assert_eq!(store.coordinator_records(u32::MAX).expect("records").len(), 1);
+    assert!(store.coordinator_records(4).expect("records").is_empty());
+}
+
 fn group_commit_writer_preserves_order(store: Arc<dyn Store>) {
     let writer = GroupCommitWriter::start(Arc::clone(&store), SyncPolicy::Always).expect("writer");
     let (tx, rx) = std::sync::mpsc::channel();
@@ -161,6 +181,7 @@ fn run_suite(make: impl Fn() -> Arc<dyn Store>) {
     topics_are_stored_and_deleted_with_their_logs(&*make());
     meta_values_round_trip(&*make());
     raft_log_appends_truncates_and_purges(&*make());
+    coordinator_records_are_kept_per_shard_in_key_order(&*make());
     group_commit_writer_preserves_order(make());
 }
 

@@ -1,6 +1,7 @@
 //! Durable state for Skein. Partition logs keyed by offset (batches stored
 //! exactly as the broker hands them over), a time index for timestamp
-//! lookups, idempotent-producer state, and topic metadata.
+//! lookups, idempotent-producer state, topic metadata and coordinator records
+//! (consumer groups and their committed offsets).
 //!
 //! [`Store`] is the boundary: [`RocksStore`] is the real implementation,
 //! [`MemoryStore`] its in-memory twin, and one conformance suite
@@ -28,8 +29,8 @@ pub use memory::MemoryStore;
 pub use ops_codec::{decode_ops, encode_ops};
 pub use rocks::RocksStore;
 pub use types::{
-    GroupId, LogAppend, LogBounds, LogId, ProducerBatch, ProducerState, StoredBatch, TopicRecord, WriteOp,
-    PRODUCER_BATCHES_KEPT,
+    CoordinatorRecord, CoordinatorShard, GroupId, LogAppend, LogBounds, LogId, ProducerBatch, ProducerState,
+    StoredBatch, TopicRecord, WriteOp, PRODUCER_BATCHES_KEPT,
 };
 pub use writer::{GroupCommitWriter, SyncPolicy, WriteDone};
 
@@ -75,4 +76,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last replication-log entry of `group`.
     fn raft_last(&self, group: GroupId) -> Result<Option<(u64, Bytes)>, StorageError>;
+
+    /// Every record of one coordinator shard, sorted by key.
+    fn coordinator_records(&self, shard: CoordinatorShard) -> Result<Vec<CoordinatorRecord>, StorageError>;
 }

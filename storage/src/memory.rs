@@ -7,7 +7,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use crate::{GroupId, LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
+use crate::{
+    CoordinatorRecord, CoordinatorShard, GroupId, LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch,
+    TopicRecord, WriteOp,
+};
 
 #[derive(Debug, Default)]
 struct State {
@@ -18,6 +21,7 @@ struct State {
     meta: BTreeMap<String, Vec<u8>>,
     raft_log: BTreeMap<(GroupId, u64), Bytes>,
     raft_state: BTreeMap<(GroupId, u8), Vec<u8>>,
+    coordinator: BTreeMap<(CoordinatorShard, Vec<u8>), Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +78,12 @@ impl State {
             }
             WriteOp::RaftPurge { group, up_to } => {
                 self.raft_log.retain(|(g, i), _| g != group || i > up_to);
+            }
+            WriteOp::PutCoordinatorRecord { shard, key, value } => {
+                self.coordinator.insert((*shard, key.clone()), value.clone());
+            }
+            WriteOp::DeleteCoordinatorRecord { shard, key } => {
+                self.coordinator.remove(&(*shard, key.clone()));
             }
             WriteOp::DeleteTopic { name, logs } => {
                 self.topics.remove(name);
@@ -180,5 +190,11 @@ impl Store for MemoryStore {
     fn raft_last(&self, group: GroupId) -> Result<Option<(u64, Bytes)>, StorageError> {
         let state = self.lock();
         Ok(state.raft_log.range((group, 0)..=(group, u64::MAX)).next_back().map(|((_, i), e)| (*i, e.clone())))
+    }
+
+    fn coordinator_records(&self, shard: CoordinatorShard) -> Result<Vec<CoordinatorRecord>, StorageError> {
+        let state = self.lock();
+        let records = state.coordinator.range((shard, Vec::new())..).take_while(|((s, _), _)| *s == shard);
+        Ok(records.map(|((_, key), value)| (key.clone(), value.clone())).collect())
     }
 }

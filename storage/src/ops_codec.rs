@@ -18,6 +18,8 @@ const RAFT_APPEND: u8 = 7;
 const RAFT_TRUNCATE: u8 = 8;
 const RAFT_PURGE: u8 = 9;
 const PUT_RAFT_STATE: u8 = 10;
+const PUT_COORDINATOR_RECORD: u8 = 11;
+const DELETE_COORDINATOR_RECORD: u8 = 12;
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.put_u32(bytes.len() as u32);
@@ -84,6 +86,17 @@ pub fn encode_ops(ops: &[WriteOp], out: &mut Vec<u8>) {
                 out.put_u32(*group);
                 out.put_u8(*field);
                 put_bytes(out, value);
+            }
+            WriteOp::PutCoordinatorRecord { shard, key, value } => {
+                out.put_u8(PUT_COORDINATOR_RECORD);
+                out.put_u32(*shard);
+                put_bytes(out, key);
+                put_bytes(out, value);
+            }
+            WriteOp::DeleteCoordinatorRecord { shard, key } => {
+                out.put_u8(DELETE_COORDINATOR_RECORD);
+                out.put_u32(*shard);
+                put_bytes(out, key);
             }
         }
     }
@@ -171,6 +184,14 @@ pub fn decode_ops(source: &Bytes) -> Result<Vec<WriteOp>, StorageError> {
             PUT_RAFT_STATE => {
                 WriteOp::PutRaftState { group: reader.u32()?, field: reader.u8()?, value: reader.bytes()?.to_vec() }
             }
+            PUT_COORDINATOR_RECORD => WriteOp::PutCoordinatorRecord {
+                shard: reader.u32()?,
+                key: reader.bytes()?.to_vec(),
+                value: reader.bytes()?.to_vec(),
+            },
+            DELETE_COORDINATOR_RECORD => {
+                WriteOp::DeleteCoordinatorRecord { shard: reader.u32()?, key: reader.bytes()?.to_vec() }
+            }
             _ => return Err(corrupt()),
         };
         ops.push(op);
@@ -224,6 +245,8 @@ mod tests {
             WriteOp::RaftTruncate { group: 1, from: 3 },
             WriteOp::RaftPurge { group: 1, up_to: 1 },
             WriteOp::PutRaftState { group: 1, field: 2, value: vec![3] },
+            WriteOp::PutCoordinatorRecord { shard: 4, key: vec![1, 2], value: vec![3, 4, 5] },
+            WriteOp::DeleteCoordinatorRecord { shard: 4, key: vec![1, 2] },
         ];
         let mut encoded = Vec::new();
         encode_ops(&ops, &mut encoded);

@@ -8,6 +8,7 @@
 //!   log's running max timestamp rises, so the first entry at or after a
 //!   target timestamp names the first batch reaching it;
 //! - `producers`: `[log][producer id] -> producer state`;
+//! - `coordinator`: `[shard][key] -> value`, consumer-group records;
 //! - `default`: metadata (`topic/<name>` -> JSON).
 
 use std::path::Path;
@@ -20,17 +21,21 @@ use rocksdb::{
 };
 
 use crate::codec::{
-    batch_key, batch_key_offset, decode_batch_value, decode_producer_state, encode_batch_value, encode_producer_state,
-    log_range, meta_key, producer_key, producer_key_id, raft_key, raft_key_index, raft_state_key, time_key,
-    time_key_fields, topic_key, TOPIC_PREFIX,
+    batch_key, batch_key_offset, coordinator_key, decode_batch_value, decode_producer_state, encode_batch_value,
+    encode_producer_state, log_range, meta_key, producer_key, producer_key_id, raft_key, raft_key_index,
+    raft_state_key, time_key, time_key_fields, topic_key, TOPIC_PREFIX,
 };
-use crate::{GroupId, LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch, TopicRecord, WriteOp};
+use crate::{
+    CoordinatorRecord, CoordinatorShard, GroupId, LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch,
+    TopicRecord, WriteOp,
+};
 
 const LOGS: &str = "logs";
 const TIME_INDEX: &str = "time_index";
 const PRODUCERS: &str = "producers";
 const RAFT_LOG: &str = "raft_log";
 const RAFT_STATE: &str = "raft_state";
+const COORDINATOR: &str = "coordinator";
 
 pub struct RocksStore {
     db: DB,
@@ -69,6 +74,7 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(PRODUCERS, Options::default()),
             ColumnFamilyDescriptor::new(RAFT_LOG, logs_options()),
             ColumnFamilyDescriptor::new(RAFT_STATE, Options::default()),
+            ColumnFamilyDescriptor::new(COORDINATOR, Options::default()),
         ];
         let db = DB::open_cf_descriptors(&options, path, families)?;
         Ok(Self { db })
@@ -130,6 +136,12 @@ impl RocksStore {
             WriteOp::RaftPurge { group, up_to } => {
                 batch.delete_range_cf(self.family(RAFT_LOG)?, raft_key(*group, 0), raft_key(*group, *up_to));
                 batch.delete_cf(self.family(RAFT_LOG)?, raft_key(*group, *up_to));
+            }
+            WriteOp::PutCoordinatorRecord { shard, key, value } => {
+                batch.put_cf(self.family(COORDINATOR)?, coordinator_key(*shard, key), value)
+            }
+            WriteOp::DeleteCoordinatorRecord { shard, key } => {
+                batch.delete_cf(self.family(COORDINATOR)?, coordinator_key(*shard, key))
             }
             WriteOp::DeleteTopic { name, logs } => {
                 batch.delete(topic_key(name));
@@ -293,5 +305,17 @@ impl Store for RocksStore {
                 Ok(None)
             }
         }
+    }
+
+    fn coordinator_records(&self, shard: CoordinatorShard) -> Result<Vec<CoordinatorRecord>, StorageError> {
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(COORDINATOR)?, Self::read_options_for(shard));
+        iter.seek_to_first();
+        let mut records = Vec::new();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            records.push((key[4..].to_vec(), value.to_vec()));
+            iter.next();
+        }
+        iter.status()?;
+        Ok(records)
     }
 }

@@ -11,6 +11,13 @@ pub type LogId = u32;
 /// storage only keeps each group's log entries apart.
 pub type GroupId = u32;
 
+/// One shard of coordinator state (the role of one `__consumer_offsets`
+/// partition in Kafka): its records live apart from every other shard's.
+pub type CoordinatorShard = u32;
+
+/// One coordinator record: opaque key and value bytes.
+pub type CoordinatorRecord = (Vec<u8>, Vec<u8>);
+
 /// How many recent batches per producer and partition are remembered for
 /// duplicate detection (Kafka's in-flight limit with idempotence is 5).
 pub const PRODUCER_BATCHES_KEPT: usize = 5;
@@ -117,5 +124,16 @@ pub enum WriteOp {
         group: GroupId,
         field: u8,
         value: Vec<u8>,
+    },
+    /// A keyed record of a coordinator shard (consumer-group metadata and
+    /// committed offsets). Storage treats key and value as opaque bytes.
+    PutCoordinatorRecord {
+        shard: CoordinatorShard,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    DeleteCoordinatorRecord {
+        shard: CoordinatorShard,
+        key: Vec<u8>,
     },
 }
