@@ -35,6 +35,8 @@ type PendingResponse = oneshot::Receiver<Option<BytesMut>>;
 
 pub async fn serve(stream: TcpStream, ctx: Context, mut shutdown: watch::Receiver<bool>) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    // Kafka reports a member's host as `/address` (DescribeGroups, tools).
+    let client_host: Arc<str> = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default().into();
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let (queue, mut pending) = mpsc::channel::<PendingResponse>(ctx.config.max_inflight_per_connection);
@@ -58,7 +60,7 @@ pub async fn serve(stream: TcpStream, ctx: Context, mut shutdown: watch::Receive
         loop {
             match split_frame(&mut buffer, ctx.config.max_frame_bytes) {
                 Ok(Some(frame)) => {
-                    if !submit(&ctx, frame, &queue, &ordering, &peer).await {
+                    if !submit(&ctx, frame, &queue, &ordering, &peer, &client_host).await {
                         break 'connection;
                     }
                 }
@@ -92,6 +94,7 @@ async fn submit(
     queue: &mpsc::Sender<PendingResponse>,
     ordering: &Arc<Mutex<()>>,
     peer: &str,
+    client_host: &Arc<str>,
 ) -> bool {
     let (reply, response) = oneshot::channel();
     // A decoder panic (a bug in a dependency, triggered by hostile bytes)
@@ -119,10 +122,11 @@ async fn submit(
         return false;
     }
     let ctx = ctx.clone();
+    let client_host = Arc::clone(client_host);
     tokio::spawn(async move {
         let started = Instant::now();
         let (api, version, correlation_id) = (request.api, request.version, request.header.correlation_id);
-        let body = handlers::handle(&ctx, request, guard).await;
+        let body = handlers::handle(&ctx, request, guard, &client_host).await;
         let encoded = body.and_then(|body| match encode_response(api.support().key, version, correlation_id, &body) {
             Ok(bytes) => Some(bytes),
             Err(error) => {

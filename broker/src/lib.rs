@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod groups;
 pub mod handlers;
 pub mod http;
 pub mod metrics;
@@ -22,6 +23,8 @@ use tokio::sync::watch;
 
 use crate::cluster::Cluster;
 use crate::config::BrokerConfig;
+use crate::groups::classic::GroupSettings;
+use crate::groups::{CoordinatorSettings, GroupCoordinator};
 use crate::handlers::Context;
 use crate::metrics::Metrics;
 
@@ -63,6 +66,7 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Running> {
     };
     let replicator = Arc::new(Replicator::start(config.node_id, store, policy).await?);
     let cluster = Cluster::open(Arc::clone(&config), Arc::clone(&replicator)).await?;
+    let groups = GroupCoordinator::open(Arc::clone(&replicator), coordinator_settings(&config)).await?;
     let metrics = Metrics::new()?;
     let http_address = match http_listener {
         Some(http) => {
@@ -74,9 +78,23 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Running> {
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let grace = config.shutdown_grace;
-    let ctx = Context { cluster, config, metrics };
+    let ctx = Context { cluster, groups, config, metrics };
     let server = tokio::spawn(server::serve(listener, ctx, shutdown_rx, grace));
     Ok(Running { kafka_address, http_address, shutdown, server, replicator })
+}
+
+fn coordinator_settings(config: &BrokerConfig) -> CoordinatorSettings {
+    let groups = &config.groups;
+    CoordinatorSettings {
+        groups: GroupSettings {
+            min_session_timeout_ms: groups.min_session_timeout_ms,
+            max_session_timeout_ms: groups.max_session_timeout_ms,
+            initial_rebalance_delay_ms: groups.initial_rebalance_delay_ms,
+            max_size: groups.max_size,
+        },
+        shard_count: groups.shard_count,
+        offset_metadata_max_bytes: groups.offset_metadata_max_bytes,
+    }
 }
 
 impl Running {

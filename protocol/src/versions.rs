@@ -19,6 +19,17 @@ pub enum Api {
     InitProducerId,
     DescribeConfigs,
     DescribeCluster,
+    FindCoordinator,
+    JoinGroup,
+    SyncGroup,
+    Heartbeat,
+    LeaveGroup,
+    OffsetCommit,
+    OffsetFetch,
+    ListGroups,
+    DescribeGroups,
+    DeleteGroups,
+    OffsetDelete,
 }
 
 /// The versions of one API: what ApiVersions advertises and what is accepted.
@@ -41,7 +52,7 @@ const fn row(api: Api, key: ApiKey, min: i16, max: i16) -> VersionSupport {
 
 impl Api {
     /// The supported-version table. Minima follow Kafka 4.x (KIP-896).
-    pub const ALL: [VersionSupport; 10] = [
+    pub const ALL: [VersionSupport; 21] = [
         VersionSupport { api: Api::Produce, key: ApiKey::Produce, advertised_min: 0, accepted_min: 3, max: 13 },
         row(Api::Fetch, ApiKey::Fetch, 4, 18),
         row(Api::ListOffsets, ApiKey::ListOffsets, 1, 10),
@@ -52,6 +63,17 @@ impl Api {
         row(Api::InitProducerId, ApiKey::InitProducerId, 0, 5),
         row(Api::DescribeConfigs, ApiKey::DescribeConfigs, 1, 4),
         row(Api::DescribeCluster, ApiKey::DescribeCluster, 0, 2),
+        row(Api::FindCoordinator, ApiKey::FindCoordinator, 0, 6),
+        row(Api::JoinGroup, ApiKey::JoinGroup, 0, 9),
+        row(Api::SyncGroup, ApiKey::SyncGroup, 0, 5),
+        row(Api::Heartbeat, ApiKey::Heartbeat, 0, 4),
+        row(Api::LeaveGroup, ApiKey::LeaveGroup, 0, 5),
+        row(Api::OffsetCommit, ApiKey::OffsetCommit, 2, 9),
+        row(Api::OffsetFetch, ApiKey::OffsetFetch, 1, 9),
+        row(Api::ListGroups, ApiKey::ListGroups, 0, 5),
+        row(Api::DescribeGroups, ApiKey::DescribeGroups, 0, 6),
+        row(Api::DeleteGroups, ApiKey::DeleteGroups, 0, 2),
+        row(Api::OffsetDelete, ApiKey::OffsetDelete, 0, 0),
     ];
 
     /// Finds the table row for a wire API key, if Skein implements it.
@@ -76,6 +98,17 @@ impl Api {
             Api::InitProducerId => "InitProducerId",
             Api::DescribeConfigs => "DescribeConfigs",
             Api::DescribeCluster => "DescribeCluster",
+            Api::FindCoordinator => "FindCoordinator",
+            Api::JoinGroup => "JoinGroup",
+            Api::SyncGroup => "SyncGroup",
+            Api::Heartbeat => "Heartbeat",
+            Api::LeaveGroup => "LeaveGroup",
+            Api::OffsetCommit => "OffsetCommit",
+            Api::OffsetFetch => "OffsetFetch",
+            Api::ListGroups => "ListGroups",
+            Api::DescribeGroups => "DescribeGroups",
+            Api::DeleteGroups => "DeleteGroups",
+            Api::OffsetDelete => "OffsetDelete",
         }
     }
 }
@@ -128,7 +161,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_not_supported() {
         assert!(Api::support_for_key(9999).is_none());
-        assert!(Api::support_for_key(ApiKey::JoinGroup as i16).is_none());
+        assert!(Api::support_for_key(ApiKey::EndTxn as i16).is_none());
         assert_eq!(Api::support_for_key(18).map(|row| row.api), Some(Api::ApiVersions));
     }
 }

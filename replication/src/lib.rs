@@ -40,6 +40,13 @@ use crate::group::{Group, Queued};
 /// use their log id, which is always smaller.
 pub const METADATA_GROUP: GroupId = u32::MAX;
 
+/// The group of coordinator shard `shard` (consumer groups and offsets).
+/// Counted down from below [`METADATA_GROUP`], far above any partition's
+/// log id, which count up from 0.
+pub const fn coordinator_group(shard: u32) -> GroupId {
+    METADATA_GROUP - 1 - shard
+}
+
 /// Entries between snapshots; a snapshot syncs the store and lets the Raft
 /// log behind it be purged, which bounds the log.
 const ENTRIES_PER_SNAPSHOT: u64 = 1024;

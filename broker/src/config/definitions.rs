@@ -154,6 +154,25 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def("max.connections", "10000", Int, Some(1), "Connections accepted at once; more are closed on accept."),
     def("queued.max.requests", "500", Int, Some(1), "Requests one connection may have in flight (pipelined) at once."),
     def(
+        "offsets.topic.num.partitions",
+        "50",
+        Int,
+        Some(1),
+        "Coordinator shards for consumer groups (Kafka's __consumer_offsets partitions); fixed when the data \
+         directory is created.",
+    ),
+    def("group.min.session.timeout.ms", "6000", Int, Some(0), "Shortest session timeout a group member may ask for."),
+    def("group.max.session.timeout.ms", "1800000", Int, Some(0), "Longest session timeout a group member may ask for."),
+    def(
+        "group.initial.rebalance.delay.ms",
+        "3000",
+        Int,
+        Some(0),
+        "How long the first rebalance of an empty group waits for more members to join.",
+    ),
+    def("group.max.size", "2147483647", Int, Some(1), "Most members one consumer group may have."),
+    def("offset.metadata.max.bytes", "4096", Int, Some(0), "Largest metadata string of a committed offset."),
+    def(
         "skein.fsync",
         "always",
         Choice(&["always", "interval"]),
@@ -269,10 +288,9 @@ pub const NOT_APPLICABLE: &[(&str, &str)] = &[
     ("num.recovery.threads.per.data.dir", "recovery is RocksDB's WAL replay"),
     ("log.segment.bytes", "logs are not stored as segment files"),
     ("log.retention.check.interval.ms", "retention is not enforced yet"),
-    ("offsets.topic.replication.factor", "consumer groups are not implemented yet"),
+    ("offsets.topic.replication.factor", "coordinator shards are replicated like every partition"),
     ("transaction.state.log.replication.factor", "transactions are not implemented yet"),
     ("transaction.state.log.min.isr", "transactions are not implemented yet"),
-    ("group.initial.rebalance.delay.ms", "consumer groups are not implemented yet"),
     ("log.flush.interval.messages", "see skein.fsync"),
     ("log.flush.interval.ms", "see skein.fsync"),
 ];

@@ -63,6 +63,18 @@ pub struct BrokerConfig {
     pub http_listener: Option<String>,
     pub shutdown_grace: Duration,
     pub json_logs: bool,
+    pub groups: GroupConfig,
+}
+
+/// The consumer-group settings (Kafka's `group.*` and `offsets.*` names).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub shard_count: u32,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub initial_rebalance_delay_ms: i32,
+    pub max_size: usize,
+    pub offset_metadata_max_bytes: usize,
 }
 
 /// What the command line asked for.
@@ -132,6 +144,14 @@ impl BrokerConfig {
             max_inflight_per_connection: int("queued.max.requests") as usize,
             shutdown_grace: Duration::from_millis(int("skein.shutdown.grace.ms") as u64),
             json_logs: get("skein.log.format") == "json",
+            groups: GroupConfig {
+                shard_count: int("offsets.topic.num.partitions") as u32,
+                min_session_timeout_ms: int("group.min.session.timeout.ms") as i32,
+                max_session_timeout_ms: int("group.max.session.timeout.ms") as i32,
+                initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms") as i32,
+                max_size: int("group.max.size") as usize,
+                offset_metadata_max_bytes: int("offset.metadata.max.bytes") as usize,
+            },
             fsync_interval,
             http_listener,
             listener,

@@ -8,14 +8,25 @@
 
 mod api_versions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 pub use api_versions::unsupported_version_response;
 
@@ -29,13 +40,15 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::cluster::Cluster;
 use crate::config::BrokerConfig;
+use crate::groups::GroupCoordinator;
 use crate::metrics::Metrics;
 
 /// What handlers may use: the cluster (topics, partitions, replication),
-/// the configuration and the metrics. Nothing else.
+/// the group coordinator, the configuration and the metrics. Nothing else.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub cluster: Arc<Cluster>,
+    pub groups: Arc<GroupCoordinator>,
     pub config: Arc<BrokerConfig>,
     pub metrics: Metrics,
 }
@@ -45,9 +58,16 @@ pub struct Context {
 /// (what idempotent producers with several in-flight requests rely on).
 pub type OrderingGuard = OwnedMutexGuard<()>;
 
-/// Handles one request. `None` means no response is sent (Produce with acks=0).
-pub async fn handle(ctx: &Context, request: Request, ordering: Option<OrderingGuard>) -> Option<ResponseKind> {
+/// Handles one request from `client_host` (Kafka's `/address` form). `None`
+/// means no response is sent (Produce with acks=0).
+pub async fn handle(
+    ctx: &Context,
+    request: Request,
+    ordering: Option<OrderingGuard>,
+    client_host: &str,
+) -> Option<ResponseKind> {
     let version = request.version;
+    let client_id = request.header.client_id.as_deref().unwrap_or_default().to_owned();
     let body = request.body;
     macro_rules! body {
         ($variant:ident) => {
@@ -76,6 +96,23 @@ pub async fn handle(ctx: &Context, request: Request, ordering: Option<OrderingGu
         Api::DescribeCluster => {
             ResponseKind::DescribeCluster(describe_cluster::handle(ctx, body!(DescribeCluster), version))
         }
+        Api::FindCoordinator => {
+            ResponseKind::FindCoordinator(find_coordinator::handle(ctx, body!(FindCoordinator), version))
+        }
+        Api::JoinGroup => {
+            ResponseKind::JoinGroup(join_group::handle(ctx, body!(JoinGroup), version, &client_id, client_host).await)
+        }
+        Api::SyncGroup => ResponseKind::SyncGroup(sync_group::handle(ctx, body!(SyncGroup), version).await),
+        Api::Heartbeat => ResponseKind::Heartbeat(heartbeat::handle(ctx, body!(Heartbeat))),
+        Api::LeaveGroup => ResponseKind::LeaveGroup(leave_group::handle(ctx, body!(LeaveGroup), version).await),
+        Api::OffsetCommit => ResponseKind::OffsetCommit(offset_commit::handle(ctx, body!(OffsetCommit)).await),
+        Api::OffsetFetch => ResponseKind::OffsetFetch(offset_fetch::handle(ctx, body!(OffsetFetch), version)),
+        Api::ListGroups => ResponseKind::ListGroups(list_groups::handle(ctx, body!(ListGroups), version)),
+        Api::DescribeGroups => {
+            ResponseKind::DescribeGroups(describe_groups::handle(ctx, body!(DescribeGroups), version))
+        }
+        Api::DeleteGroups => ResponseKind::DeleteGroups(delete_groups::handle(ctx, body!(DeleteGroups)).await),
+        Api::OffsetDelete => ResponseKind::OffsetDelete(offset_delete::handle(ctx, body!(OffsetDelete)).await),
     };
     Some(response)
 }

@@ -1,0 +1,662 @@
+//! The group coordinator's runtime: the thin I/O shell around the state
+//! machines in `classic.rs`. It keeps groups in shards (Kafka's
+//! `__consumer_offsets` partitions: a group lives in shard
+//! `abs(java_hash(group id)) % shards`), each shard a Raft group whose
+//! committed writes hold the group records and offsets, so state survives
+//! restarts and, with more nodes, fails over with the shard's leader.
+//!
+//! Concurrency: one std mutex per shard, held only for the synchronous
+//! step (run the state machine, queue its writes); never across an await.
+//! Delayed answers (JoinGroup, SyncGroup) are oneshot channels keyed by
+//! waiter id. One timer task per shard sleeps until the earliest deadline
+//! of its groups and runs their `tick`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::error::ResponseError;
+use skein_replication::{coordinator_group, ReplicationError, Replicator, METADATA_GROUP};
+use skein_storage::{CoordinatorShard, GroupId, StorageError, WriteOp};
+use tokio::sync::{oneshot, Notify};
+
+use super::classic::{
+    Action, ClassicGroup, GroupSettings, GroupState, JoinOutcome, JoinRequest, SyncOutcome, SyncRequest, WaiterId,
+};
+use super::records::{self, CommittedOffset, RecordKey};
+
+/// Persisted on first start: changing `offsets.topic.num.partitions` later
+/// would move groups to other shards and lose them, so the stored count wins.
+const META_SHARD_COUNT: &str = "coordinator.shards";
+/// Longest group id accepted (Kafka sets none; a bound keeps keys small).
+pub const MAX_GROUP_ID_BYTES: usize = 1024;
+
+type Write = Pin<Box<dyn Future<Output = Result<(), ReplicationError>> + Send>>;
+
+/// A group: the classic protocol state and its committed offsets.
+#[derive(Debug, Default)]
+struct Group {
+    classic: ClassicGroup,
+    offsets: BTreeMap<(String, i32), CommittedOffset>,
+}
+
+enum Reply {
+    Join(oneshot::Sender<JoinOutcome>, JoinOutcome),
+    Sync(oneshot::Sender<SyncOutcome>, SyncOutcome),
+}
+
+enum Waiter {
+    Join(oneshot::Sender<JoinOutcome>),
+    Sync(oneshot::Sender<SyncOutcome>),
+}
+
+#[derive(Default)]
+struct ShardState {
+    groups: HashMap<String, Group>,
+    waiters: HashMap<WaiterId, Waiter>,
+}
+
+struct Shard {
+    number: CoordinatorShard,
+    raft_group: GroupId,
+    state: Mutex<ShardState>,
+    /// The deadline the timer task sleeps towards; a new, earlier one wakes it.
+    armed_ms: AtomicI64,
+    wake: Notify,
+}
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, ShardState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn rearm(&self, deadline_ms: Option<i64>) {
+        if deadline_ms.is_some_and(|d| d < self.armed_ms.load(Ordering::Acquire)) {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// What runs after the shard lock is released: wait for the queued writes,
+/// then answer (a failed write turns answers into retriable errors).
+#[must_use]
+struct Completion {
+    writes: Vec<Write>,
+    replies: Vec<Reply>,
+}
+
+impl Completion {
+    async fn finish(self) -> Result<(), ResponseError> {
+        let mut failed = false;
+        for write in self.writes {
+            if let Err(error) = write.await {
+                tracing::warn!(%error, "group state write failed");
+                failed = true;
+            }
+        }
+        for reply in self.replies {
+            match reply {
+                Reply::Join(sender, outcome) => {
+                    let _ = sender.send(outcome);
+                }
+                Reply::Sync(sender, outcome) if failed => {
+                    let _ = sender.send(SyncOutcome { error: Some(ResponseError::CoordinatorNotAvailable), ..outcome });
+                }
+                Reply::Sync(sender, outcome) => {
+                    let _ = sender.send(outcome);
+                }
+            }
+        }
+        if failed {
+            Err(ResponseError::CoordinatorNotAvailable)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Who commits offsets: a group member of a generation, or (generation -1)
+/// anyone, while the group has no members.
+#[derive(Debug, Clone)]
+pub struct Committer {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub generation: i32,
+}
+
+/// A group as ListGroups shows it.
+#[derive(Debug, Clone)]
+pub struct GroupListing {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: GroupState,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub struct GroupDescription {
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberDescription>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: bytes::Bytes,
+    pub assignment: bytes::Bytes,
+}
+
+/// Limits and timeouts of the coordinator (Kafka's names in the config).
+#[derive(Debug, Clone)]
+pub struct CoordinatorSettings {
+    pub groups: GroupSettings,
+    pub shard_count: u32,
+    pub offset_metadata_max_bytes: usize,
+}
+
+pub struct GroupCoordinator {
+    replicator: Arc<Replicator>,
+    settings: GroupSettings,
+    offset_metadata_max_bytes: usize,
+    shards: Vec<Arc<Shard>>,
+    next_waiter: AtomicU64,
+    started: Instant,
+}
+
+impl std::fmt::Debug for GroupCoordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCoordinator").field("shards", &self.shards.len()).finish_non_exhaustive()
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units), so groups land in
+/// the same shard numbers as in Kafka.
+fn java_string_hash(value: &str) -> i32 {
+    value.encode_utf16().fold(0i32, |hash, unit| hash.wrapping_mul(31).wrapping_add(i32::from(unit as i16 as u16)))
+}
+
+pub fn shard_for(group_id: &str, shard_count: u32) -> u32 {
+    let hash = java_string_hash(group_id);
+    let positive = if hash == i32::MIN { 0 } else { hash.unsigned_abs() };
+    positive % shard_count.max(1)
+}
+
+/// INVALID_GROUP_ID for an empty or over-long group id.
+pub fn validate_group_id(group_id: &str) -> Result<(), ResponseError> {
+    if group_id.is_empty() || group_id.len() > MAX_GROUP_ID_BYTES {
+        return Err(ResponseError::InvalidGroupId);
+    }
+    Ok(())
+}
+
+fn storage(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Io(error.to_string())
+}
+
+impl GroupCoordinator {
+    /// Opens every shard's Raft group, loads the persisted groups and
+    /// offsets, and starts the shard timers.
+    pub async fn open(replicator: Arc<Replicator>, settings: CoordinatorSettings) -> Result<Arc<Self>, StorageError> {
+        let shard_count = Self::shard_count(&replicator, settings.shard_count).await?;
+        let opening: Vec<_> = (0..shard_count)
+            .map(|number| {
+                let replicator = Arc::clone(&replicator);
+                tokio::spawn(async move { replicator.open_group(coordinator_group(number)).await })
+            })
+            .collect();
+        for opened in opening {
+            opened.await.map_err(storage)?.map_err(storage)?;
+        }
+        let started = Instant::now();
+        let mut shards = Vec::with_capacity(shard_count as usize);
+        for number in 0..shard_count {
+            let groups = load_shard(&replicator, number)?;
+            shards.push(Arc::new(Shard {
+                number,
+                raft_group: coordinator_group(number),
+                state: Mutex::new(ShardState { groups, waiters: HashMap::new() }),
+                armed_ms: AtomicI64::new(i64::MAX),
+                wake: Notify::new(),
+            }));
+        }
+        let coordinator = Arc::new(Self {
+            replicator,
+            settings: settings.groups,
+            offset_metadata_max_bytes: settings.offset_metadata_max_bytes,
+            shards,
+            next_waiter: AtomicU64::new(1),
+            started,
+        });
+        for shard in &coordinator.shards {
+            tokio::spawn(run_timer(Arc::clone(&coordinator), Arc::clone(shard)));
+        }
+        Ok(coordinator)
+    }
+
+    async fn shard_count(replicator: &Replicator, configured: u32) -> Result<u32, StorageError> {
+        let stored = replicator.store().meta(META_SHARD_COUNT)?;
+        match stored.and_then(|v| String::from_utf8(v).ok()).and_then(|v| v.parse::<u32>().ok()) {
+            Some(count) => {
+                if count != configured {
+                    tracing::warn!(
+                        stored = count,
+                        configured,
+                        "offsets.topic.num.partitions differs from the count this data directory was created \
+                         with; keeping {count} so that no group moves"
+                    );
+                }
+                Ok(count)
+            }
+            None => {
+                let op = WriteOp::PutMeta { key: META_SHARD_COUNT.to_owned(), value: configured.to_string().into() };
+                replicator.propose(METADATA_GROUP, vec![op]).await.map_err(storage)?;
+                Ok(configured)
+            }
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+
+    fn shard(&self, group_id: &str) -> &Arc<Shard> {
+        &self.shards[shard_for(group_id, self.shards.len() as u32) as usize]
+    }
+
+    /// The node leading the group's shard (the coordinator clients talk to).
+    pub fn coordinator_node(&self, group_id: &str) -> i32 {
+        self.replicator.leader(self.shard(group_id).raft_group)
+    }
+
+    fn waiter_id(&self) -> WaiterId {
+        self.next_waiter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs the actions of one group's event with the shard lock held:
+    /// queues writes (in order, so they commit in order) and collects answers.
+    fn take_actions(&self, shard: &Shard, state: &mut ShardState, group_id: &str, actions: Vec<Action>) -> Completion {
+        let mut completion = Completion { writes: Vec::new(), replies: Vec::new() };
+        for action in actions {
+            match action {
+                Action::Persist => {
+                    let Some(group) = state.groups.get(group_id) else { continue };
+                    let op = WriteOp::PutCoordinatorRecord {
+                        shard: shard.number,
+                        key: records::group_key(group_id),
+                        value: records::encode_group(&group.classic),
+                    };
+                    completion.writes.push(Box::pin(self.replicator.propose(shard.raft_group, vec![op])));
+                }
+                Action::Join(waiter, outcome) => match state.waiters.remove(&waiter) {
+                    Some(Waiter::Join(sender)) => completion.replies.push(Reply::Join(sender, outcome)),
+                    _ => tracing::debug!(waiter, "join answer for a request no longer waiting"),
+                },
+                Action::Sync(waiter, outcome) => match state.waiters.remove(&waiter) {
+                    Some(Waiter::Sync(sender)) => completion.replies.push(Reply::Sync(sender, outcome)),
+                    _ => tracing::debug!(waiter, "sync answer for a request no longer waiting"),
+                },
+            }
+        }
+        if let Some(group) = state.groups.get(group_id) {
+            shard.rearm(group.classic.next_deadline_ms());
+        }
+        completion
+    }
+
+    pub async fn join(&self, group_id: &str, mut request: JoinRequest) -> JoinOutcome {
+        if let Err(error) = validate_group_id(group_id) {
+            return JoinOutcome::error(error, &request.member_id);
+        }
+        let (sender, receiver) = oneshot::channel();
+        request.waiter = self.waiter_id();
+        request.new_member_id = format!("{}-{}", request.client_id, uuid::Uuid::new_v4());
+        let member_id = request.member_id.clone();
+        let shard = self.shard(group_id);
+        let completion = {
+            let mut state = shard.lock();
+            state.waiters.insert(request.waiter, Waiter::Join(sender));
+            let mut actions = Vec::new();
+            let now = self.now_ms();
+            state.groups.entry(group_id.to_owned()).or_default().classic.join(
+                request,
+                now,
+                &self.settings,
+                &mut actions,
+            );
+            self.take_actions(shard, &mut state, group_id, actions)
+        };
+        let _ = completion.finish().await;
+        receiver.await.unwrap_or_else(|_| JoinOutcome::error(ResponseError::CoordinatorNotAvailable, &member_id))
+    }
+
+    pub async fn sync(&self, group_id: &str, mut request: SyncRequest) -> SyncOutcome {
+        if let Err(error) = validate_group_id(group_id) {
+            return SyncOutcome::error(error);
+        }
+        let (sender, receiver) = oneshot::channel();
+        request.waiter = self.waiter_id();
+        let shard = self.shard(group_id);
+        let completion = {
+            let mut state = shard.lock();
+            let now = self.now_ms();
+            let state = &mut *state;
+            let Some(group) = state.groups.get_mut(group_id) else {
+                return SyncOutcome::error(ResponseError::UnknownMemberId);
+            };
+            state.waiters.insert(request.waiter, Waiter::Sync(sender));
+            let mut actions = Vec::new();
+            group.classic.sync(request, now, &mut actions);
+            self.take_actions(shard, state, group_id, actions)
+        };
+        let _ = completion.finish().await;
+        receiver.await.unwrap_or_else(|_| SyncOutcome::error(ResponseError::CoordinatorNotAvailable))
+    }
+
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        validate_group_id(group_id)?;
+        let mut state = self.shard(group_id).lock();
+        let group = state.groups.get_mut(group_id).ok_or(ResponseError::UnknownMemberId)?;
+        group.classic.heartbeat(member_id, instance_id, generation, self.now_ms())
+    }
+
+    /// Removes members; per-member results, or a group-level error.
+    pub async fn leave(
+        &self,
+        group_id: &str,
+        leaving: &[(String, Option<String>)],
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        validate_group_id(group_id)?;
+        let shard = self.shard(group_id);
+        let (results, completion) = {
+            let mut state = shard.lock();
+            let now = self.now_ms();
+            let group = state.groups.get_mut(group_id).ok_or(ResponseError::UnknownMemberId)?;
+            let mut actions = Vec::new();
+            let results = group.classic.leave(leaving, now, &self.settings, &mut actions);
+            (results, self.take_actions(shard, &mut state, group_id, actions))
+        };
+        completion.finish().await?;
+        Ok(results)
+    }
+
+    /// Commits offsets for partitions the caller has checked exist. Either
+    /// all are committed or the group-level error says why none were;
+    /// per-partition refusals (metadata too large) come back by index.
+    pub async fn commit_offsets(
+        &self,
+        group_id: &str,
+        committer: &Committer,
+        offsets: Vec<(String, i32, i64, i32, String)>,
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        validate_group_id(group_id)?;
+        let shard = self.shard(group_id);
+        let now_wall = wall_clock_ms();
+        let (results, write) = {
+            let mut state = shard.lock();
+            let now = self.now_ms();
+            let group = match state.groups.get_mut(group_id) {
+                Some(group) => group,
+                None if committer.generation < 0 => state.groups.entry(group_id.to_owned()).or_default(),
+                None => return Err(ResponseError::IllegalGeneration),
+            };
+            let member = (committer.member_id.as_str(), committer.instance_id.as_deref());
+            group.classic.validate_commit(member.0, member.1, committer.generation, now)?;
+            let mut ops = Vec::new();
+            let mut results = Vec::with_capacity(offsets.len());
+            for (topic, partition, offset, leader_epoch, metadata) in offsets {
+                if metadata.len() > self.offset_metadata_max_bytes {
+                    results.push(Err(ResponseError::OffsetMetadataTooLarge));
+                    continue;
+                }
+                let committed = CommittedOffset { offset, leader_epoch, metadata, commit_timestamp_ms: now_wall };
+                ops.push(WriteOp::PutCoordinatorRecord {
+                    shard: shard.number,
+                    key: records::offset_key(group_id, &topic, partition),
+                    value: records::encode_offset(&committed),
+                });
+                // Visible to OffsetFetch as soon as queued: the write is
+                // ordered before any later one, and a failed write poisons
+                // the store (every later request fails) rather than diverge.
+                group.offsets.insert((topic, partition), committed);
+                results.push(Ok(()));
+            }
+            let write = (!ops.is_empty()).then(|| self.replicator.propose(shard.raft_group, ops));
+            (results, write)
+        };
+        if let Some(write) = write {
+            write.await.map_err(|error| {
+                tracing::warn!(%error, group_id, "offset commit write failed");
+                ResponseError::CoordinatorNotAvailable
+            })?;
+        }
+        Ok(results)
+    }
+
+    /// Committed offsets of the given partitions (`None`: all committed).
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Result<Vec<(String, i32, Option<CommittedOffset>)>, ResponseError> {
+        validate_group_id(group_id)?;
+        let state = self.shard(group_id).lock();
+        let offsets = state.groups.get(group_id).map(|g| &g.offsets);
+        Ok(match partitions {
+            Some(wanted) => wanted
+                .into_iter()
+                .map(|(topic, partition)| {
+                    let committed = offsets.and_then(|o| o.get(&(topic.clone(), partition))).cloned();
+                    (topic, partition, committed)
+                })
+                .collect(),
+            None => offsets
+                .into_iter()
+                .flatten()
+                .map(|((topic, partition), committed)| (topic.clone(), *partition, Some(committed.clone())))
+                .collect(),
+        })
+    }
+
+    pub fn list(&self) -> Vec<GroupListing> {
+        let mut listed = Vec::new();
+        for shard in &self.shards {
+            let state = shard.lock();
+            listed.extend(state.groups.iter().map(|(id, group)| GroupListing {
+                group_id: id.clone(),
+                protocol_type: group.classic.protocol_type().unwrap_or_default().to_owned(),
+                state: group.classic.state(),
+            }));
+        }
+        listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        listed
+    }
+
+    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        let state = self.shard(group_id).lock();
+        let group = &state.groups.get(group_id)?.classic;
+        let stable = group.state() == GroupState::Stable;
+        let members = group
+            .members()
+            .iter()
+            .map(|m| MemberDescription {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                metadata: if stable { m.metadata_for(group.protocol()) } else { Default::default() },
+                assignment: if stable { m.assignment.clone() } else { Default::default() },
+            })
+            .collect();
+        Some(GroupDescription {
+            state: group.state(),
+            protocol_type: group.protocol_type().unwrap_or_default().to_owned(),
+            protocol: group.protocol().unwrap_or_default().to_owned(),
+            members,
+        })
+    }
+
+    /// Deletes an empty group with its offsets (DeleteGroups).
+    pub async fn delete_group(&self, group_id: &str) -> Result<(), ResponseError> {
+        validate_group_id(group_id)?;
+        let shard = self.shard(group_id);
+        let write = {
+            let mut state = shard.lock();
+            let group = state.groups.get_mut(group_id).ok_or(ResponseError::GroupIdNotFound)?;
+            if !group.classic.is_empty() {
+                return Err(ResponseError::NonEmptyGroup);
+            }
+            group.classic.mark_dead();
+            let mut ops =
+                vec![WriteOp::DeleteCoordinatorRecord { shard: shard.number, key: records::group_key(group_id) }];
+            ops.extend(group.offsets.keys().map(|(topic, partition)| WriteOp::DeleteCoordinatorRecord {
+                shard: shard.number,
+                key: records::offset_key(group_id, topic, *partition),
+            }));
+            state.groups.remove(group_id);
+            self.replicator.propose(shard.raft_group, ops)
+        };
+        write.await.map_err(|_| ResponseError::CoordinatorNotAvailable)
+    }
+
+    /// Deletes committed offsets (OffsetDelete). `subscribed` tells whether
+    /// the group's members subscribe to a topic (then its offsets stay).
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+        subscribed: impl Fn(&[bytes::Bytes], &str) -> bool,
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        validate_group_id(group_id)?;
+        let shard = self.shard(group_id);
+        let (results, write) = {
+            let mut state = shard.lock();
+            let group = state.groups.get_mut(group_id).ok_or(ResponseError::GroupIdNotFound)?;
+            let classic = &group.classic;
+            let subscriptions: Vec<bytes::Bytes> = match classic.state() {
+                GroupState::Empty | GroupState::Dead => Vec::new(),
+                _ => classic.members().iter().map(|m| m.metadata_for(classic.protocol())).collect(),
+            };
+            let mut ops = Vec::new();
+            let results = partitions
+                .iter()
+                .map(|(topic, partition)| {
+                    if subscribed(&subscriptions, topic) {
+                        return Err(ResponseError::GroupSubscribedToTopic);
+                    }
+                    if group.offsets.remove(&(topic.clone(), *partition)).is_some() {
+                        ops.push(WriteOp::DeleteCoordinatorRecord {
+                            shard: shard.number,
+                            key: records::offset_key(group_id, topic, *partition),
+                        });
+                    }
+                    Ok(())
+                })
+                .collect();
+            (results, (!ops.is_empty()).then(|| self.replicator.propose(shard.raft_group, ops)))
+        };
+        if let Some(write) = write {
+            write.await.map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+        }
+        Ok(results)
+    }
+
+    /// Runs the due `tick`s of one shard's groups.
+    fn tick_shard(&self, shard: &Shard) -> (Vec<Completion>, Option<i64>) {
+        let mut state = shard.lock();
+        let now = self.now_ms();
+        let due: Vec<String> = state
+            .groups
+            .iter()
+            .filter(|(_, g)| g.classic.next_deadline_ms().is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut completions = Vec::with_capacity(due.len());
+        for group_id in due {
+            let mut actions = Vec::new();
+            if let Some(group) = state.groups.get_mut(&group_id) {
+                group.classic.tick(now, &self.settings, &mut actions);
+            }
+            completions.push(self.take_actions(shard, &mut state, &group_id, actions));
+        }
+        let next = state.groups.values().filter_map(|g| g.classic.next_deadline_ms()).min();
+        shard.armed_ms.store(next.unwrap_or(i64::MAX), Ordering::Release);
+        (completions, next)
+    }
+}
+
+/// Loads one shard's persisted groups and offsets.
+fn load_shard(replicator: &Replicator, number: CoordinatorShard) -> Result<HashMap<String, Group>, StorageError> {
+    let mut groups: HashMap<String, Group> = HashMap::new();
+    let corrupt = |what: &str| StorageError::CorruptMetadata {
+        key: format!("coordinator shard {number}"),
+        reason: format!("undecodable {what}"),
+    };
+    for (key, value) in replicator.store().coordinator_records(number)? {
+        match records::decode_key(&key).ok_or_else(|| corrupt("key"))? {
+            RecordKey::Group(id) => {
+                let classic = records::decode_group(&value, 0).ok_or_else(|| corrupt("group"))?;
+                groups.entry(id).or_default().classic = classic;
+            }
+            RecordKey::Offset { group, topic, partition } => {
+                let offset = records::decode_offset(&value).ok_or_else(|| corrupt("offset"))?;
+                groups.entry(group).or_default().offsets.insert((topic, partition), offset);
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// Sleeps until the shard's earliest deadline (or a wake-up for an
+/// earlier one), then ticks the groups that are due.
+async fn run_timer(coordinator: Arc<GroupCoordinator>, shard: Arc<Shard>) {
+    loop {
+        let (completions, next) = coordinator.tick_shard(&shard);
+        for completion in completions {
+            let _ = completion.finish().await;
+        }
+        let sleep_ms = next.map_or(60_000, |deadline| (deadline - coordinator.now_ms()).clamp(0, 60_000));
+        tokio::select! {
+            () = shard.wake.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_match_kafkas_placement() {
+        // Java: "my-group".hashCode() == -1906497762; abs % 50 == 12.
+        assert_eq!(java_string_hash("my-group"), -1_906_497_762);
+        assert_eq!(shard_for("my-group", 50), 12);
+        assert_eq!(java_string_hash(""), 0);
+        assert!(shard_for("any", 1) == 0);
+    }
+
+    #[test]
+    fn group_ids_are_validated() {
+        assert_eq!(validate_group_id(""), Err(ResponseError::InvalidGroupId));
+        assert_eq!(validate_group_id(&"g".repeat(MAX_GROUP_ID_BYTES + 1)), Err(ResponseError::InvalidGroupId));
+        assert_eq!(validate_group_id("orders"), Ok(()));
+    }
+}

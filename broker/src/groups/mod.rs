@@ -1,0 +1,9 @@
+//! Consumer groups: the classic protocol's state machine (`classic`), the
+//! persisted form of groups and offsets (`records`), and the coordinator
+//! runtime that shards, times and persists them (`coordinator`).
+
+pub mod classic;
+pub mod coordinator;
+pub mod records;
+
+pub use coordinator::{Committer, CoordinatorSettings, GroupCoordinator};
