@@ -11,8 +11,11 @@ run: deps
 	cargo build --release -p skein-broker --bin skein
 	$(CARGO_TARGET_DIR)/release/skein --log.dirs=./skein-data $(ARGS)
 
+# --all-targets, not --bins: the test build activates dev-dependencies, which
+# changes the features of RocksDB's build-time dependencies (bindgen); a
+# --bins build would then compile RocksDB's C++ a second time for the tests.
 build: deps
-	cargo build --workspace --bins
+	cargo build --workspace --all-targets
 
 ## test: install what the tests need, then lint, unit tests and real-client integration tests
 test: deps test-tools build lint

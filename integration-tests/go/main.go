@@ -51,6 +51,8 @@ type options struct {
 	partitions  int
 	timeout     time.Duration
 	mode        string
+	group       string
+	members     int
 }
 
 type summary struct {
@@ -460,6 +462,8 @@ func main() {
 	flag.IntVar(&o.partitions, "partitions", 0, "same as --create-partitions")
 	flag.Float64Var(&timeoutSeconds, "timeout", 60, "seconds allowed for producing, and again for consuming")
 	flag.StringVar(&o.mode, "mode", "both", "both|produce|consume (consume only: checks keys k0..k<count-1> without produce offsets)")
+	flag.StringVar(&o.group, "group", "", "consume as this consumer group (cooperative-sticky, commits after each poll) instead of by direct assignment")
+	flag.IntVar(&o.members, "members", 1, "group members consuming concurrently (with --group)")
 	flag.Parse()
 	o.timeout = time.Duration(timeoutSeconds * float64(time.Second))
 
@@ -481,6 +485,8 @@ func main() {
 		bad("--idempotent must be auto, on or off")
 	case o.idempotent == "on" && o.acks != "all":
 		bad("--idempotent on needs --acks all")
+	case o.members < 1:
+		bad("--members must be at least 1")
 	case o.mode != "both" && o.mode != "produce" && o.mode != "consume":
 		bad("--mode must be both, produce or consume")
 	}
@@ -505,7 +511,11 @@ func main() {
 		}
 		if o.mode != "produce" {
 			t := time.Now()
-			err := consume(o, c)
+			consumeWith := consume
+			if o.group != "" {
+				consumeWith = groupConsume
+			}
+			err := consumeWith(o, c)
 			s.Consumed = c.read
 			for p := range c.last {
 				s.Partitions = append(s.Partitions, p)

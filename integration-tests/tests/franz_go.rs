@@ -1,5 +1,5 @@
 //! franz-go against Skein: idempotent acks=all produce and direct partition
-//! consumption with every codec.
+//! consumption with every codec; a three-member consumer group.
 
 use std::process::Command;
 use std::time::Duration;
@@ -27,4 +27,27 @@ fn franz_go_round_trips_every_codec() {
         );
         assert!(out.contains("\"consumed\":5000"), "{codec}: {out}");
     }
+}
+
+#[test]
+fn franz_go_group_members_share_partitions_and_commit() {
+    let skein = Skein::start();
+    let out = run_ok(
+        Command::new(tool("bin/franz-client")).args([
+            "-bootstrap",
+            &skein.bootstrap(),
+            "-topic",
+            "fg-group",
+            "-count",
+            "6000",
+            "-partitions",
+            "6",
+            "-group",
+            "franz-readers",
+            "-members",
+            "3",
+        ]),
+        Duration::from_secs(180),
+    );
+    assert!(out.contains("\"consumed\":6000") && out.contains("\"ok\":true"), "{out}");
 }

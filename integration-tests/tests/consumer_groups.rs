@@ -1,0 +1,237 @@
+//! Consumer groups (classic protocol) with real clients: confluent-kafka
+//! (eager `range` and incremental `cooperative-sticky`), kafka-python, the
+//! Java console consumer and `kafka-consumer-groups`; committed offsets and
+//! groups across a `kill -9` restart; Kafka's error codes for bad requests.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, HeartbeatRequest, JoinGroupRequest, OffsetCommitRequest, RequestKind, ResponseKind, SyncGroupRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use skein_integration_tests::wire::WireClient;
+use skein_integration_tests::{repo_root, run_ok, tool, Skein};
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+fn groups_script(skein: &Skein, client: &str, assignor: &str, name: &str) -> String {
+    run_ok(
+        Command::new(tool("venv/bin/python"))
+            .arg(repo_root().join("integration-tests/python/groups.py"))
+            .args(["--client", client, "--bootstrap", &skein.bootstrap(), "--assignor", assignor])
+            .args(["--topic", name, "--group", name]),
+        TIMEOUT,
+    )
+}
+
+#[test]
+fn confluent_kafka_groups_share_partitions_through_leave_and_kill() {
+    let skein = Skein::start();
+    for assignor in ["range", "cooperative-sticky"] {
+        let out = groups_script(&skein, "confluent", assignor, &format!("cf-{assignor}"));
+        assert!(out.contains("\"ok\": true") && out.contains("\"consumed\": 1800"), "{assignor}: {out}");
+        eprintln!("confluent-kafka {assignor}: {out}");
+    }
+}
+
+#[test]
+fn kafka_python_groups_share_partitions_through_leave_and_kill() {
+    let skein = Skein::start();
+    let out = groups_script(&skein, "kafka-python", "range", "kp-range");
+    assert!(out.contains("\"ok\": true") && out.contains("\"consumed\": 1800"), "{out}");
+    eprintln!("kafka-python range: {out}");
+}
+
+fn kafka(skein: &Skein, name: &str) -> Command {
+    let mut command = Command::new(tool(&format!("bin/{name}")));
+    command.arg("--bootstrap-server").arg(skein.bootstrap());
+    command
+}
+
+fn produce_lines(skein: &Skein, topic: &str, lines: std::ops::Range<i32>) {
+    let mut producer = kafka(skein, "kafka-console-producer")
+        .args(["--topic", topic])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("console producer starts");
+    {
+        let mut stdin = producer.stdin.take().expect("stdin");
+        for i in lines {
+            writeln!(stdin, "line-{i}").expect("write");
+        }
+    }
+    assert!(producer.wait().expect("exits").success());
+}
+
+fn consume_in_group(skein: &Skein, topic: &str, group: &str, count: usize) -> Vec<String> {
+    let out = run_ok(
+        kafka(skein, "kafka-console-consumer").args([
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--from-beginning",
+            "--max-messages",
+            &count.to_string(),
+            "--timeout-ms",
+            "60000",
+        ]),
+        TIMEOUT,
+    );
+    out.lines().map(str::to_owned).collect()
+}
+
+/// The `kafka-consumer-groups --describe` row of one partition, split on whitespace.
+fn describe_row(skein: &Skein, group: &str, topic: &str, partition: i32) -> Vec<String> {
+    let out = run_ok(kafka(skein, "kafka-consumer-groups").args(["--describe", "--group", group]), TIMEOUT);
+    out.lines()
+        .map(|line| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|cols| cols.len() > 3 && cols[0] == group && cols[1] == topic && cols[2] == partition.to_string())
+        .unwrap_or_else(|| panic!("no row for {topic}-{partition} in:\n{out}"))
+}
+
+#[test]
+fn java_console_consumer_group_and_the_consumer_groups_tool() {
+    let mut skein = Skein::start();
+    run_ok(kafka(&skein, "kafka-topics").args(["--create", "--topic", "ledger", "--partitions", "1"]), TIMEOUT);
+    produce_lines(&skein, "ledger", 0..30);
+    let first = consume_in_group(&skein, "ledger", "auditors", 20);
+    assert_eq!(first, (0..20).map(|i| format!("line-{i}")).collect::<Vec<_>>());
+
+    let listed = run_ok(kafka(&skein, "kafka-consumer-groups").arg("--list"), TIMEOUT);
+    assert_eq!(listed.lines().collect::<Vec<_>>(), vec!["auditors"], "{listed}");
+    // GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
+    let row = describe_row(&skein, "auditors", "ledger", 0);
+    assert_eq!(&row[3..6], ["20", "30", "10"], "{row:?}");
+
+    // A restart (kill -9) keeps the group and its committed offset.
+    skein.restart();
+    let row = describe_row(&skein, "auditors", "ledger", 0);
+    assert_eq!(&row[3..6], ["20", "30", "10"], "after restart: {row:?}");
+    let rest = consume_in_group(&skein, "ledger", "auditors", 10);
+    assert_eq!(rest, (20..30).map(|i| format!("line-{i}")).collect::<Vec<_>>(), "resumes at the commit");
+
+    let reset = run_ok(
+        kafka(&skein, "kafka-consumer-groups").args([
+            "--reset-offsets",
+            "--group",
+            "auditors",
+            "--topic",
+            "ledger",
+            "--to-earliest",
+            "--execute",
+        ]),
+        TIMEOUT,
+    );
+    assert!(reset.contains("auditors") && reset.contains("ledger"), "{reset}");
+    assert_eq!(&describe_row(&skein, "auditors", "ledger", 0)[3..6], ["0", "30", "30"]);
+    run_ok(
+        kafka(&skein, "kafka-consumer-groups").args([
+            "--reset-offsets",
+            "--group",
+            "auditors",
+            "--topic",
+            "ledger",
+            "--shift-by",
+            "5",
+            "--execute",
+        ]),
+        TIMEOUT,
+    );
+    assert_eq!(&describe_row(&skein, "auditors", "ledger", 0)[3..6], ["5", "30", "25"]);
+
+    let deleted = run_ok(
+        kafka(&skein, "kafka-consumer-groups").args(["--delete-offsets", "--group", "auditors", "--topic", "ledger"]),
+        TIMEOUT,
+    );
+    assert!(deleted.contains("Successful"), "{deleted}");
+    let deleted = run_ok(kafka(&skein, "kafka-consumer-groups").args(["--delete", "--group", "auditors"]), TIMEOUT);
+    assert!(deleted.contains("successful"), "{deleted}");
+    let listed = run_ok(kafka(&skein, "kafka-consumer-groups").arg("--list"), TIMEOUT);
+    assert!(listed.trim().is_empty(), "{listed}");
+}
+
+fn join_request(group: &str, member_id: &str) -> RequestKind {
+    let mut protocol = kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol::default();
+    protocol.name = StrBytes::from_static_str("range");
+    let mut request = JoinGroupRequest::default();
+    request.group_id = StrBytes::from_string(group.to_owned()).into();
+    request.session_timeout_ms = 10_000;
+    request.rebalance_timeout_ms = 10_000;
+    request.member_id = StrBytes::from_string(member_id.to_owned());
+    request.protocol_type = StrBytes::from_static_str("consumer");
+    request.protocols = vec![protocol];
+    RequestKind::JoinGroup(request)
+}
+
+fn heartbeat(client: &mut WireClient, group: &str, member: &str, generation: i32) -> i16 {
+    let mut request = HeartbeatRequest::default();
+    request.group_id = StrBytes::from_string(group.to_owned()).into();
+    request.member_id = StrBytes::from_string(member.to_owned());
+    request.generation_id = generation;
+    match client.call(ApiKey::Heartbeat, 4, &RequestKind::Heartbeat(request)).expect("heartbeat") {
+        ResponseKind::Heartbeat(response) => response.error_code,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn bad_group_requests_get_kafkas_error_codes() {
+    let skein = Skein::start_with(&["--group.initial.rebalance.delay.ms=0"]);
+    let mut client = WireClient::connect(skein.port).expect("connect");
+    let join = |client: &mut WireClient, group: &str, member: &str| match client
+        .call(ApiKey::JoinGroup, 9, &join_request(group, member))
+        .expect("join")
+    {
+        ResponseKind::JoinGroup(response) => response,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(join(&mut client, "", "").error_code, ResponseError::InvalidGroupId.code());
+    assert_eq!(join(&mut client, &"g".repeat(2000), "").error_code, ResponseError::InvalidGroupId.code());
+    let first = join(&mut client, "probe", "");
+    assert_eq!(first.error_code, ResponseError::MemberIdRequired.code());
+    let member = first.member_id.to_string();
+    assert!(!member.is_empty());
+    let joined = join(&mut client, "probe", &member);
+    assert_eq!((joined.error_code, joined.generation_id), (0, 1));
+    assert_eq!(heartbeat(&mut client, "probe", "nobody", 1), ResponseError::UnknownMemberId.code());
+    assert_eq!(heartbeat(&mut client, "probe", &member, 99), ResponseError::IllegalGeneration.code());
+    assert_eq!(heartbeat(&mut client, "no-such-group", &member, 1), ResponseError::UnknownMemberId.code());
+    assert_eq!(join(&mut client, "probe", "made-up").error_code, ResponseError::UnknownMemberId.code());
+
+    // Commits: unknown topics per partition, a stale generation for the whole group.
+    client.create_topic("known", 1);
+    let commit = |client: &mut WireClient, generation: i32, topic: &str| {
+        let mut partition = kafka_protocol::messages::offset_commit_request::OffsetCommitRequestPartition::default();
+        partition.committed_offset = 1;
+        let mut wire_topic = kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic::default();
+        wire_topic.name = StrBytes::from_string(topic.to_owned()).into();
+        wire_topic.partitions = vec![partition];
+        let mut request = OffsetCommitRequest::default();
+        request.group_id = StrBytes::from_static_str("probe").into();
+        request.generation_id_or_member_epoch = generation;
+        request.member_id = StrBytes::from_string(member.clone());
+        request.topics = vec![wire_topic];
+        match client.call(ApiKey::OffsetCommit, 8, &RequestKind::OffsetCommit(request)).expect("commit") {
+            ResponseKind::OffsetCommit(response) => response.topics[0].partitions[0].error_code,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(commit(&mut client, 1, "no-such-topic"), ResponseError::UnknownTopicOrPartition.code());
+    assert_eq!(commit(&mut client, 7, "known"), ResponseError::IllegalGeneration.code());
+    assert_eq!(commit(&mut client, 1, "known"), ResponseError::RebalanceInProgress.code(), "not synced yet");
+    let mut sync = SyncGroupRequest::default();
+    sync.group_id = StrBytes::from_static_str("probe").into();
+    sync.generation_id = 1;
+    sync.member_id = StrBytes::from_string(member.clone());
+    match client.call(ApiKey::SyncGroup, 5, &RequestKind::SyncGroup(sync)).expect("sync") {
+        ResponseKind::SyncGroup(response) => assert_eq!(response.error_code, 0),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(commit(&mut client, 1, "known"), 0);
+    assert!(skein.log().contains("skein is ready"), "the broker stayed up");
+}
