@@ -45,6 +45,19 @@ fn kafka_python_groups_share_partitions_through_leave_and_kill() {
     eprintln!("kafka-python range: {out}");
 }
 
+#[test]
+fn a_static_member_restarting_within_its_session_keeps_its_partitions_without_a_rebalance() {
+    let skein = Skein::start();
+    let out = run_ok(
+        Command::new(tool("venv/bin/python"))
+            .arg(repo_root().join("integration-tests/python/static_members.py"))
+            .args(["--bootstrap", &skein.bootstrap(), "--topic", "static", "--group", "static"]),
+        TIMEOUT,
+    );
+    assert!(out.contains("\"ok\": true"), "{out}");
+    eprintln!("static membership: {out}");
+}
+
 fn kafka(skein: &Skein, name: &str) -> Command {
     let mut command = Command::new(tool(&format!("bin/{name}")));
     command.arg("--bootstrap-server").arg(skein.bootstrap());
