@@ -63,6 +63,10 @@ struct Shard {
     number: CoordinatorShard,
     raft_group: GroupId,
     state: Mutex<ShardState>,
+    /// Set once the shard's Raft group is open on this node. Only requests
+    /// that create state (JoinGroup, OffsetCommit) need it: a shard that was
+    /// never opened holds no group, which every other request handles.
+    opened: tokio::sync::OnceCell<()>,
     /// The deadline the timer task sleeps towards; a new, earlier one wakes it.
     armed_ms: AtomicI64,
     wake: Notify,
@@ -206,14 +210,26 @@ fn storage(error: impl std::fmt::Display) -> StorageError {
 }
 
 impl GroupCoordinator {
-    /// Opens every shard's Raft group, loads the persisted groups and
-    /// offsets, and starts the shard timers.
+    /// Opens the Raft group of every shard that holds state, loads the
+    /// persisted groups and offsets, and starts the shard timers. Shards
+    /// never used stay closed until a group first needs one, which keeps
+    /// start-up fast (an open group costs a barrier write).
     pub async fn open(replicator: Arc<Replicator>, settings: CoordinatorSettings) -> Result<Arc<Self>, StorageError> {
         let shard_count = Self::shard_count(&replicator, settings.shard_count).await?;
-        let opening: Vec<_> = (0..shard_count)
+        let store = Arc::clone(replicator.store());
+        let mut in_use = Vec::new();
+        for number in 0..shard_count {
+            let has_log = store.raft_last(coordinator_group(number))?.is_some();
+            if has_log || !store.coordinator_records(number)?.is_empty() {
+                in_use.push(number);
+            }
+        }
+        let opening: Vec<_> = in_use
+            .iter()
             .map(|number| {
                 let replicator = Arc::clone(&replicator);
-                tokio::spawn(async move { replicator.open_group(coordinator_group(number)).await })
+                let group = coordinator_group(*number);
+                tokio::spawn(async move { replicator.open_group(group).await })
             })
             .collect();
         for opened in opening {
@@ -222,11 +238,17 @@ impl GroupCoordinator {
         let started = Instant::now();
         let mut shards = Vec::with_capacity(shard_count as usize);
         for number in 0..shard_count {
+            // Loaded after opening: opening applies whatever the log holds.
             let groups = load_shard(&replicator, number)?;
+            let opened = tokio::sync::OnceCell::new();
+            if in_use.contains(&number) {
+                let _ = opened.set(());
+            }
             shards.push(Arc::new(Shard {
                 number,
                 raft_group: coordinator_group(number),
                 state: Mutex::new(ShardState { groups, waiters: HashMap::new() }),
+                opened,
                 armed_ms: AtomicI64::new(i64::MAX),
                 wake: Notify::new(),
             }));
@@ -280,6 +302,17 @@ impl GroupCoordinator {
         self.replicator.leader(self.shard(group_id).raft_group)
     }
 
+    /// Opens the shard's Raft group on first use.
+    async fn ensure_open(&self, shard: &Shard) -> Result<(), ResponseError> {
+        let open = || async {
+            self.replicator.open_group(shard.raft_group).await.map_err(|error| {
+                tracing::warn!(%error, shard = shard.number, "cannot open a coordinator shard");
+                ResponseError::CoordinatorNotAvailable
+            })
+        };
+        shard.opened.get_or_try_init(open).await.map(|_| ())
+    }
+
     fn waiter_id(&self) -> WaiterId {
         self.next_waiter.fetch_add(1, Ordering::Relaxed)
     }
@@ -324,6 +357,9 @@ impl GroupCoordinator {
         request.new_member_id = format!("{}-{}", request.client_id, uuid::Uuid::new_v4());
         let member_id = request.member_id.clone();
         let shard = self.shard(group_id);
+        if let Err(error) = self.ensure_open(shard).await {
+            return JoinOutcome::error(error, &member_id);
+        }
         let completion = {
             let mut state = shard.lock();
             state.waiters.insert(request.waiter, Waiter::Join(sender));
@@ -408,6 +444,7 @@ impl GroupCoordinator {
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         validate_group_id(group_id)?;
         let shard = self.shard(group_id);
+        self.ensure_open(shard).await?;
         let now_wall = wall_clock_ms();
         let (results, write) = {
             let mut state = shard.lock();
