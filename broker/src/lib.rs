@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::cluster::Cluster;
 use crate::config::BrokerConfig;
 use crate::groups::classic::GroupSettings;
+use crate::groups::consumer::ConsumerSettings;
 use crate::groups::{CoordinatorSettings, GroupCoordinator};
 use crate::handlers::Context;
 use crate::metrics::Metrics;
@@ -91,6 +92,11 @@ fn coordinator_settings(config: &BrokerConfig) -> CoordinatorSettings {
             max_session_timeout_ms: groups.max_session_timeout_ms,
             initial_rebalance_delay_ms: groups.initial_rebalance_delay_ms,
             max_size: groups.max_size,
+        },
+        consumer: ConsumerSettings {
+            session_timeout_ms: groups.consumer_session_timeout_ms,
+            heartbeat_interval_ms: groups.consumer_heartbeat_interval_ms,
+            max_size: groups.consumer_max_size,
         },
         shard_count: groups.shard_count,
         offset_metadata_max_bytes: groups.offset_metadata_max_bytes,

@@ -248,3 +248,107 @@ fn bad_group_requests_get_kafkas_error_codes() {
     assert_eq!(commit(&mut client, 1, "known"), 0);
     assert!(skein.log().contains("skein is ready"), "the broker stayed up");
 }
+
+/// Console consumers of one KIP-848 group (`group.protocol=consumer`),
+/// each printing to its own file.
+struct ConsoleMembers {
+    children: Vec<std::process::Child>,
+    outputs: Vec<std::path::PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+impl ConsoleMembers {
+    fn start(skein: &Skein, topic: &str, group: &str, count: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut children = Vec::new();
+        let mut outputs = Vec::new();
+        for i in 0..count {
+            let path = dir.path().join(format!("member-{i}.out"));
+            let file = std::fs::File::create(&path).expect("output file");
+            let child = kafka(skein, "kafka-console-consumer")
+                .args(["--topic", topic, "--group", group, "--from-beginning", "--timeout-ms", "120000"])
+                .args(["--consumer-property", "group.protocol=consumer"])
+                .stdout(file)
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("console consumer starts");
+            children.push(child);
+            outputs.push(path);
+        }
+        Self { children, outputs, _dir: dir }
+    }
+
+    /// Distinct lines printed by all members so far.
+    fn consumed(&self) -> std::collections::BTreeSet<String> {
+        self.outputs
+            .iter()
+            .flat_map(|p| std::fs::read_to_string(p).unwrap_or_default().lines().map(str::to_owned).collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn wait_for(&self, lines: usize, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        while self.consumed().len() < lines {
+            assert!(std::time::Instant::now() < deadline, "{what}: {} of {lines} lines", self.consumed().len());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for ConsoleMembers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The partitions each member of a consumer-protocol group owns, from
+/// `kafka-consumer-groups --describe --members --verbose` (columns GROUP
+/// CONSUMER-ID HOST CLIENT-ID #PARTITIONS CURRENT-EPOCH CURRENT-ASSIGNMENT ...,
+/// the assignment written `topic:0,1,2`).
+fn member_assignments(skein: &Skein, group: &str) -> Vec<Vec<i32>> {
+    let out = run_ok(
+        kafka(skein, "kafka-consumer-groups").args(["--describe", "--group", group, "--members", "--verbose"]),
+        TIMEOUT,
+    );
+    out.lines()
+        .filter(|line| line.starts_with(group))
+        .map(|line| {
+            let assignment = line.split_whitespace().nth(6).unwrap_or_default();
+            let partitions = assignment.split_once(':').map_or("", |(_, p)| p);
+            partitions.split(',').filter_map(|p| p.parse().ok()).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn java_consumers_share_partitions_with_the_kip_848_protocol() {
+    let skein =
+        Skein::start_with(&["--group.consumer.session.timeout.ms=6000", "--group.consumer.heartbeat.interval.ms=500"]);
+    run_ok(kafka(&skein, "kafka-topics").args(["--create", "--topic", "flows", "--partitions", "6"]), TIMEOUT);
+    let mut members = ConsoleMembers::start(&skein, "flows", "flow-readers", 3);
+    produce_lines(&skein, "flows", 0..300);
+    members.wait_for(300, "three KIP-848 members consume everything");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let spread = loop {
+        let rows = member_assignments(&skein, "flow-readers");
+        let mut all: Vec<i32> = rows.iter().flatten().copied().collect();
+        all.sort_unstable();
+        if rows.len() == 3 && rows.iter().all(|r| !r.is_empty()) && all == (0..6).collect::<Vec<_>>() {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < deadline, "members never all got partitions: {rows:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!("KIP-848 assignment: {spread:?}");
+    let listed = run_ok(kafka(&skein, "kafka-consumer-groups").arg("--list"), TIMEOUT);
+    assert!(listed.lines().any(|l| l.trim() == "flow-readers"), "{listed}");
+
+    // kill -9 one member: its session expires and the others take over.
+    let _ = members.children[0].kill();
+    let _ = members.children[0].wait();
+    produce_lines(&skein, "flows", 300..600);
+    members.wait_for(600, "the survivors consume after a member was killed");
+}

@@ -30,6 +30,8 @@ pub enum Api {
     DescribeGroups,
     DeleteGroups,
     OffsetDelete,
+    ConsumerGroupHeartbeat,
+    ConsumerGroupDescribe,
 }
 
 /// The versions of one API: what ApiVersions advertises and what is accepted.
@@ -52,7 +54,7 @@ const fn row(api: Api, key: ApiKey, min: i16, max: i16) -> VersionSupport {
 
 impl Api {
     /// The supported-version table. Minima follow Kafka 4.x (KIP-896).
-    pub const ALL: [VersionSupport; 21] = [
+    pub const ALL: [VersionSupport; 23] = [
         VersionSupport { api: Api::Produce, key: ApiKey::Produce, advertised_min: 0, accepted_min: 3, max: 13 },
         row(Api::Fetch, ApiKey::Fetch, 4, 18),
         row(Api::ListOffsets, ApiKey::ListOffsets, 1, 10),
@@ -74,6 +76,8 @@ impl Api {
         row(Api::DescribeGroups, ApiKey::DescribeGroups, 0, 6),
         row(Api::DeleteGroups, ApiKey::DeleteGroups, 0, 2),
         row(Api::OffsetDelete, ApiKey::OffsetDelete, 0, 0),
+        row(Api::ConsumerGroupHeartbeat, ApiKey::ConsumerGroupHeartbeat, 0, 1),
+        row(Api::ConsumerGroupDescribe, ApiKey::ConsumerGroupDescribe, 0, 1),
     ];
 
     /// Finds the table row for a wire API key, if Skein implements it.
@@ -109,6 +113,8 @@ impl Api {
             Api::DescribeGroups => "DescribeGroups",
             Api::DeleteGroups => "DeleteGroups",
             Api::OffsetDelete => "OffsetDelete",
+            Api::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
+            Api::ConsumerGroupDescribe => "ConsumerGroupDescribe",
         }
     }
 }

@@ -171,6 +171,21 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "How long the first rebalance of an empty group waits for more members to join.",
     ),
     def("group.max.size", "2147483647", Int, Some(1), "Most members one consumer group may have."),
+    def(
+        "group.consumer.session.timeout.ms",
+        "45000",
+        Int,
+        Some(1),
+        "Session timeout of KIP-848 consumer group members (the broker owns it).",
+    ),
+    def(
+        "group.consumer.heartbeat.interval.ms",
+        "5000",
+        Int,
+        Some(1),
+        "Heartbeat interval the broker gives KIP-848 consumer group members.",
+    ),
+    def("group.consumer.max.size", "2147483647", Int, Some(1), "Most members one KIP-848 consumer group may have."),
     def("offset.metadata.max.bytes", "4096", Int, Some(0), "Largest metadata string of a committed offset."),
     def(
         "skein.fsync",

@@ -75,6 +75,9 @@ pub struct GroupConfig {
     pub initial_rebalance_delay_ms: i32,
     pub max_size: usize,
     pub offset_metadata_max_bytes: usize,
+    pub consumer_session_timeout_ms: i32,
+    pub consumer_heartbeat_interval_ms: i32,
+    pub consumer_max_size: usize,
 }
 
 /// What the command line asked for.
@@ -151,6 +154,9 @@ impl BrokerConfig {
                 initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms") as i32,
                 max_size: int("group.max.size") as usize,
                 offset_metadata_max_bytes: int("offset.metadata.max.bytes") as usize,
+                consumer_session_timeout_ms: int("group.consumer.session.timeout.ms") as i32,
+                consumer_heartbeat_interval_ms: int("group.consumer.heartbeat.interval.ms") as i32,
+                consumer_max_size: int("group.consumer.max.size") as usize,
             },
             fsync_interval,
             http_listener,

@@ -26,6 +26,7 @@ use tokio::sync::{oneshot, Notify};
 use super::classic::{
     Action, ClassicGroup, GroupSettings, GroupState, JoinOutcome, JoinRequest, SyncOutcome, SyncRequest, WaiterId,
 };
+use super::consumer::{compile_regex, ConsumerGroup, ConsumerSettings};
 use super::records::{self, CommittedOffset, RecordKey};
 
 /// Persisted on first start: changing `offsets.topic.num.partitions` later
@@ -34,13 +35,43 @@ const META_SHARD_COUNT: &str = "coordinator.shards";
 /// Longest group id accepted (Kafka sets none; a bound keeps keys small).
 pub const MAX_GROUP_ID_BYTES: usize = 1024;
 
-type Write = Pin<Box<dyn Future<Output = Result<(), ReplicationError>> + Send>>;
+pub(super) type Write = Pin<Box<dyn Future<Output = Result<(), ReplicationError>> + Send>>;
 
-/// A group: the classic protocol state and its committed offsets.
+/// A group: classic protocol state, or (KIP-848) consumer protocol state
+/// when `consumer` is set, and its committed offsets.
 #[derive(Debug, Default)]
-struct Group {
-    classic: ClassicGroup,
-    offsets: BTreeMap<(String, i32), CommittedOffset>,
+pub(super) struct Group {
+    pub(super) classic: ClassicGroup,
+    pub(super) consumer: Option<ConsumerGroup>,
+    pub(super) offsets: BTreeMap<(String, i32), CommittedOffset>,
+}
+
+impl Group {
+    pub(super) fn next_deadline_ms(&self) -> Option<i64> {
+        match &self.consumer {
+            Some(consumer) => consumer.next_deadline_ms(),
+            None => self.classic.next_deadline_ms(),
+        }
+    }
+
+    /// Whether a member subscribes to `topic` (its offsets must stay).
+    fn subscribes_to(&self, topic: &str, classic_check: &dyn Fn(&[bytes::Bytes], &str) -> bool) -> bool {
+        if let Some(consumer) = &self.consumer {
+            return consumer.members.values().any(|m| {
+                m.subscribed_names.iter().any(|t| t == topic)
+                    || m.subscribed_regex
+                        .as_deref()
+                        .and_then(|r| compile_regex(r).ok())
+                        .is_some_and(|r| r.is_match(topic))
+            });
+        }
+        let classic = &self.classic;
+        let subscriptions: Vec<bytes::Bytes> = match classic.state() {
+            GroupState::Empty | GroupState::Dead => Vec::new(),
+            _ => classic.members().iter().map(|m| m.metadata_for(classic.protocol())).collect(),
+        };
+        classic_check(&subscriptions, topic)
+    }
 }
 
 enum Reply {
@@ -54,14 +85,14 @@ enum Waiter {
 }
 
 #[derive(Default)]
-struct ShardState {
-    groups: HashMap<String, Group>,
+pub(super) struct ShardState {
+    pub(super) groups: HashMap<String, Group>,
     waiters: HashMap<WaiterId, Waiter>,
 }
 
-struct Shard {
-    number: CoordinatorShard,
-    raft_group: GroupId,
+pub(super) struct Shard {
+    pub(super) number: CoordinatorShard,
+    pub(super) raft_group: GroupId,
     state: Mutex<ShardState>,
     /// Set once the shard's Raft group is open on this node. Only requests
     /// that create state (JoinGroup, OffsetCommit) need it: a shard that was
@@ -73,11 +104,11 @@ struct Shard {
 }
 
 impl Shard {
-    fn lock(&self) -> MutexGuard<'_, ShardState> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, ShardState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn rearm(&self, deadline_ms: Option<i64>) {
+    pub(super) fn rearm(&self, deadline_ms: Option<i64>) {
         if deadline_ms.is_some_and(|d| d < self.armed_ms.load(Ordering::Acquire)) {
             self.wake.notify_one();
         }
@@ -87,7 +118,7 @@ impl Shard {
 /// What runs after the shard lock is released: wait for the queued writes,
 /// then answer (a failed write turns answers into retriable errors).
 #[must_use]
-struct Completion {
+pub(super) struct Completion {
     writes: Vec<Write>,
     replies: Vec<Reply>,
 }
@@ -136,13 +167,15 @@ pub struct Committer {
 pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
-    pub state: GroupState,
+    pub state: &'static str,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: &'static str,
 }
 
 /// A group as DescribeGroups shows it.
 #[derive(Debug, Clone)]
 pub struct GroupDescription {
-    pub state: GroupState,
+    pub state: &'static str,
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<MemberDescription>,
@@ -162,13 +195,15 @@ pub struct MemberDescription {
 #[derive(Debug, Clone)]
 pub struct CoordinatorSettings {
     pub groups: GroupSettings,
+    pub consumer: ConsumerSettings,
     pub shard_count: u32,
     pub offset_metadata_max_bytes: usize,
 }
 
 pub struct GroupCoordinator {
-    replicator: Arc<Replicator>,
+    pub(super) replicator: Arc<Replicator>,
     settings: GroupSettings,
+    pub(super) consumer_settings: ConsumerSettings,
     offset_metadata_max_bytes: usize,
     shards: Vec<Arc<Shard>>,
     next_waiter: AtomicU64,
@@ -239,7 +274,7 @@ impl GroupCoordinator {
         let mut shards = Vec::with_capacity(shard_count as usize);
         for number in 0..shard_count {
             // Loaded after opening: opening applies whatever the log holds.
-            let groups = load_shard(&replicator, number)?;
+            let groups = load_shard(&replicator, number, i64::from(settings.consumer.session_timeout_ms))?;
             let opened = tokio::sync::OnceCell::new();
             if in_use.contains(&number) {
                 let _ = opened.set(());
@@ -256,6 +291,7 @@ impl GroupCoordinator {
         let coordinator = Arc::new(Self {
             replicator,
             settings: settings.groups,
+            consumer_settings: settings.consumer,
             offset_metadata_max_bytes: settings.offset_metadata_max_bytes,
             shards,
             next_waiter: AtomicU64::new(1),
@@ -289,11 +325,11 @@ impl GroupCoordinator {
         }
     }
 
-    fn now_ms(&self) -> i64 {
+    pub(super) fn now_ms(&self) -> i64 {
         self.started.elapsed().as_millis() as i64
     }
 
-    fn shard(&self, group_id: &str) -> &Arc<Shard> {
+    pub(super) fn shard(&self, group_id: &str) -> &Arc<Shard> {
         &self.shards[shard_for(group_id, self.shards.len() as u32) as usize]
     }
 
@@ -303,7 +339,7 @@ impl GroupCoordinator {
     }
 
     /// Opens the shard's Raft group on first use.
-    async fn ensure_open(&self, shard: &Shard) -> Result<(), ResponseError> {
+    pub(super) async fn ensure_open(&self, shard: &Shard) -> Result<(), ResponseError> {
         let open = || async {
             self.replicator.open_group(shard.raft_group).await.map_err(|error| {
                 tracing::warn!(%error, shard = shard.number, "cannot open a coordinator shard");
@@ -343,7 +379,7 @@ impl GroupCoordinator {
             }
         }
         if let Some(group) = state.groups.get(group_id) {
-            shard.rearm(group.classic.next_deadline_ms());
+            shard.rearm(group.next_deadline_ms());
         }
         completion
     }
@@ -365,12 +401,22 @@ impl GroupCoordinator {
             state.waiters.insert(request.waiter, Waiter::Join(sender));
             let mut actions = Vec::new();
             let now = self.now_ms();
-            state.groups.entry(group_id.to_owned()).or_default().classic.join(
-                request,
-                now,
-                &self.settings,
-                &mut actions,
-            );
+            let group = state.groups.entry(group_id.to_owned()).or_default();
+            if group.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) {
+                // Mixed groups (classic members in a KIP-848 group) are not supported yet.
+                let waiter = request.waiter;
+                state.waiters.remove(&waiter);
+                return JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &member_id);
+            }
+            if group.consumer.take().is_some() {
+                // An empty consumer-protocol group becomes a classic one.
+                let op = WriteOp::DeleteCoordinatorRecord {
+                    shard: shard.number,
+                    key: records::consumer_group_key(group_id),
+                };
+                drop(self.replicator.propose(shard.raft_group, vec![op]));
+            }
+            group.classic.join(request, now, &self.settings, &mut actions);
             self.take_actions(shard, &mut state, group_id, actions)
         };
         let _ = completion.finish().await;
@@ -455,7 +501,10 @@ impl GroupCoordinator {
                 None => return Err(ResponseError::IllegalGeneration),
             };
             let member = (committer.member_id.as_str(), committer.instance_id.as_deref());
-            group.classic.validate_commit(member.0, member.1, committer.generation, now)?;
+            match &group.consumer {
+                Some(consumer) => consumer.validate_member_epoch(member.0, committer.generation)?,
+                None => group.classic.validate_commit(member.0, member.1, committer.generation, now)?,
+            }
             let mut ops = Vec::new();
             let mut results = Vec::with_capacity(offsets.len());
             for (topic, partition, offset, leader_epoch, metadata) in offsets {
@@ -488,14 +537,23 @@ impl GroupCoordinator {
     }
 
     /// Committed offsets of the given partitions (`None`: all committed).
+    /// `member` (OffsetFetch v9: member id and epoch) is checked against
+    /// consumer-protocol groups, as Kafka does.
     pub fn fetch_offsets(
         &self,
         group_id: &str,
         partitions: Option<Vec<(String, i32)>>,
+        member: Option<(&str, i32)>,
     ) -> Result<Vec<(String, i32, Option<CommittedOffset>)>, ResponseError> {
         validate_group_id(group_id)?;
         let state = self.shard(group_id).lock();
-        let offsets = state.groups.get(group_id).map(|g| &g.offsets);
+        let group = state.groups.get(group_id);
+        if let (Some(consumer), Some((member_id, epoch))) = (group.and_then(|g| g.consumer.as_ref()), member) {
+            if epoch >= 0 {
+                consumer.validate_member_epoch(member_id, epoch)?;
+            }
+        }
+        let offsets = group.map(|g| &g.offsets);
         Ok(match partitions {
             Some(wanted) => wanted
                 .into_iter()
@@ -516,10 +574,19 @@ impl GroupCoordinator {
         let mut listed = Vec::new();
         for shard in &self.shards {
             let state = shard.lock();
-            listed.extend(state.groups.iter().map(|(id, group)| GroupListing {
-                group_id: id.clone(),
-                protocol_type: group.classic.protocol_type().unwrap_or_default().to_owned(),
-                state: group.classic.state(),
+            listed.extend(state.groups.iter().map(|(id, group)| match &group.consumer {
+                Some(consumer) => GroupListing {
+                    group_id: id.clone(),
+                    protocol_type: "consumer".to_owned(),
+                    state: consumer.state_name(),
+                    group_type: "consumer",
+                },
+                None => GroupListing {
+                    group_id: id.clone(),
+                    protocol_type: group.classic.protocol_type().unwrap_or_default().to_owned(),
+                    state: group.classic.state().name(),
+                    group_type: "classic",
+                },
             }));
         }
         listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -528,7 +595,17 @@ impl GroupCoordinator {
 
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let state = self.shard(group_id).lock();
-        let group = &state.groups.get(group_id)?.classic;
+        let entry = state.groups.get(group_id)?;
+        if let Some(consumer) = &entry.consumer {
+            // Its members are described by ConsumerGroupDescribe.
+            return Some(GroupDescription {
+                state: consumer.state_name(),
+                protocol_type: "consumer".to_owned(),
+                protocol: String::new(),
+                members: Vec::new(),
+            });
+        }
+        let group = &entry.classic;
         let stable = group.state() == GroupState::Stable;
         let members = group
             .members()
@@ -543,7 +620,7 @@ impl GroupCoordinator {
             })
             .collect();
         Some(GroupDescription {
-            state: group.state(),
+            state: group.state().name(),
             protocol_type: group.protocol_type().unwrap_or_default().to_owned(),
             protocol: group.protocol().unwrap_or_default().to_owned(),
             members,
@@ -557,12 +634,14 @@ impl GroupCoordinator {
         let write = {
             let mut state = shard.lock();
             let group = state.groups.get_mut(group_id).ok_or(ResponseError::GroupIdNotFound)?;
-            if !group.classic.is_empty() {
+            if !group.classic.is_empty() || group.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) {
                 return Err(ResponseError::NonEmptyGroup);
             }
             group.classic.mark_dead();
-            let mut ops =
-                vec![WriteOp::DeleteCoordinatorRecord { shard: shard.number, key: records::group_key(group_id) }];
+            let mut ops = vec![
+                WriteOp::DeleteCoordinatorRecord { shard: shard.number, key: records::group_key(group_id) },
+                WriteOp::DeleteCoordinatorRecord { shard: shard.number, key: records::consumer_group_key(group_id) },
+            ];
             ops.extend(group.offsets.keys().map(|(topic, partition)| WriteOp::DeleteCoordinatorRecord {
                 shard: shard.number,
                 key: records::offset_key(group_id, topic, *partition),
@@ -586,16 +665,11 @@ impl GroupCoordinator {
         let (results, write) = {
             let mut state = shard.lock();
             let group = state.groups.get_mut(group_id).ok_or(ResponseError::GroupIdNotFound)?;
-            let classic = &group.classic;
-            let subscriptions: Vec<bytes::Bytes> = match classic.state() {
-                GroupState::Empty | GroupState::Dead => Vec::new(),
-                _ => classic.members().iter().map(|m| m.metadata_for(classic.protocol())).collect(),
-            };
             let mut ops = Vec::new();
             let results = partitions
                 .iter()
                 .map(|(topic, partition)| {
-                    if subscribed(&subscriptions, topic) {
+                    if group.subscribes_to(topic, &subscribed) {
                         return Err(ResponseError::GroupSubscribedToTopic);
                     }
                     if group.offsets.remove(&(topic.clone(), *partition)).is_some() {
@@ -622,25 +696,39 @@ impl GroupCoordinator {
         let due: Vec<String> = state
             .groups
             .iter()
-            .filter(|(_, g)| g.classic.next_deadline_ms().is_some_and(|d| d <= now))
+            .filter(|(_, g)| g.next_deadline_ms().is_some_and(|d| d <= now))
             .map(|(id, _)| id.clone())
             .collect();
         let mut completions = Vec::with_capacity(due.len());
         for group_id in due {
             let mut actions = Vec::new();
             if let Some(group) = state.groups.get_mut(&group_id) {
-                group.classic.tick(now, &self.settings, &mut actions);
+                match group.consumer.as_mut() {
+                    Some(consumer) => {
+                        if consumer.tick(now) {
+                            let write = self.persist_consumer(shard, &group_id, consumer);
+                            completions.push(Completion { writes: vec![write], replies: Vec::new() });
+                        }
+                        continue;
+                    }
+                    None => group.classic.tick(now, &self.settings, &mut actions),
+                }
             }
             completions.push(self.take_actions(shard, &mut state, &group_id, actions));
         }
-        let next = state.groups.values().filter_map(|g| g.classic.next_deadline_ms()).min();
+        let next = state.groups.values().filter_map(Group::next_deadline_ms).min();
         shard.armed_ms.store(next.unwrap_or(i64::MAX), Ordering::Release);
         (completions, next)
     }
 }
 
 /// Loads one shard's persisted groups and offsets.
-fn load_shard(replicator: &Replicator, number: CoordinatorShard) -> Result<HashMap<String, Group>, StorageError> {
+/// Consumer-group members' sessions restart: they end `session_ms` from now (0).
+fn load_shard(
+    replicator: &Replicator,
+    number: CoordinatorShard,
+    session_ms: i64,
+) -> Result<HashMap<String, Group>, StorageError> {
     let mut groups: HashMap<String, Group> = HashMap::new();
     let corrupt = |what: &str| StorageError::CorruptMetadata {
         key: format!("coordinator shard {number}"),
@@ -651,6 +739,11 @@ fn load_shard(replicator: &Replicator, number: CoordinatorShard) -> Result<HashM
             RecordKey::Group(id) => {
                 let classic = records::decode_group(&value, 0).ok_or_else(|| corrupt("group"))?;
                 groups.entry(id).or_default().classic = classic;
+            }
+            RecordKey::ConsumerGroup(id) => {
+                let consumer =
+                    records::decode_consumer_group(&value, session_ms).ok_or_else(|| corrupt("consumer group"))?;
+                groups.entry(id).or_default().consumer = Some(consumer);
             }
             RecordKey::Offset { group, topic, partition } => {
                 let offset = records::decode_offset(&value).ok_or_else(|| corrupt("offset"))?;

@@ -2,7 +2,10 @@
 //! persisted form of groups and offsets (`records`), and the coordinator
 //! runtime that shards, times and persists them (`coordinator`).
 
+pub mod assignor;
 pub mod classic;
+pub mod consumer;
+pub mod consumer_runtime;
 pub mod coordinator;
 pub mod records;
 

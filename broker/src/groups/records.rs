@@ -1,8 +1,12 @@
 //! How group state is persisted: keys and values of the coordinator records
 //! a shard stores (Kafka keeps the same two kinds in `__consumer_offsets`).
 //!
-//! - group metadata: key `[1][group id]`, value: generation, protocol type
-//!   and name, leader, members with their subscriptions and assignments;
+//! - classic group metadata: key `[1][group id]`, value: generation,
+//!   protocol type and name, leader, members with their subscriptions and
+//!   assignments;
+//! - consumer (KIP-848) group: key `[3][group id]`, value: group and
+//!   assignment epochs, assignor, target assignment, members with their
+//!   subscriptions, epochs and reconciliation state;
 //! - committed offset: key `[2][u16 len][group id][u16 len][topic][i32 partition]`,
 //!   value: offset, leader epoch, commit time, metadata.
 //!
@@ -11,10 +15,17 @@
 
 use bytes::{BufMut, Bytes};
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use uuid::Uuid;
+
+use super::assignor::TopicPartition;
 use super::classic::{ClassicGroup, Member, Protocol};
+use super::consumer::{ConsumerGroup, ConsumerMember, MemberState};
 
 const GROUP_KEY: u8 = 1;
 const OFFSET_KEY: u8 = 2;
+const CONSUMER_GROUP_KEY: u8 = 3;
 const FORMAT_V0: u8 = 0;
 
 /// A committed offset as Kafka's OffsetFetch reports it.
@@ -31,11 +42,19 @@ pub struct CommittedOffset {
 pub enum RecordKey {
     Group(String),
     Offset { group: String, topic: String, partition: i32 },
+    ConsumerGroup(String),
 }
 
 pub fn group_key(group: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + group.len());
     key.put_u8(GROUP_KEY);
+    key.extend_from_slice(group.as_bytes());
+    key
+}
+
+pub fn consumer_group_key(group: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + group.len());
+    key.put_u8(CONSUMER_GROUP_KEY);
     key.extend_from_slice(group.as_bytes());
     key
 }
@@ -53,6 +72,7 @@ pub fn decode_key(key: &[u8]) -> Option<RecordKey> {
     let mut reader = Reader { source: key, at: 1 };
     match *key.first()? {
         GROUP_KEY => Some(RecordKey::Group(String::from_utf8(key[1..].to_vec()).ok()?)),
+        CONSUMER_GROUP_KEY => Some(RecordKey::ConsumerGroup(String::from_utf8(key[1..].to_vec()).ok()?)),
         OFFSET_KEY => {
             let group = reader.short_str()?;
             let topic = reader.short_str()?;
@@ -140,6 +160,108 @@ fn decode_member(reader: &mut Reader<'_>, now_ms: i64) -> Option<Member> {
     Some(Member::restored(id, instance_id, client, timeouts, protocols, assignment, now_ms))
 }
 
+pub fn encode_consumer_group(group: &ConsumerGroup) -> Vec<u8> {
+    let mut value = Vec::new();
+    value.put_u8(FORMAT_V0);
+    value.put_i32(group.group_epoch);
+    value.put_i32(group.assignment_epoch);
+    put_str(&mut value, &group.assignor);
+    value.put_u32(group.target.len() as u32);
+    for (member, partitions) in &group.target {
+        put_str(&mut value, member);
+        put_partitions(&mut value, partitions);
+    }
+    value.put_u32(group.members.len() as u32);
+    for member in group.members.values() {
+        put_str(&mut value, &member.id);
+        put_opt_str(&mut value, member.instance_id.as_deref());
+        put_opt_str(&mut value, member.rack_id.as_deref());
+        put_str(&mut value, &member.client_id);
+        put_str(&mut value, &member.client_host);
+        value.put_u32(member.subscribed_names.len() as u32);
+        member.subscribed_names.iter().for_each(|name| put_str(&mut value, name));
+        put_opt_str(&mut value, member.subscribed_regex.as_deref());
+        put_opt_str(&mut value, member.server_assignor.as_deref());
+        value.put_i32(member.rebalance_timeout_ms);
+        value.put_i32(member.epoch);
+        value.put_i32(member.previous_epoch);
+        value.put_u8(member.state.code());
+        put_partitions(&mut value, &member.assigned);
+        put_partitions(&mut value, &member.pending_revocation);
+        value.put_u8(u8::from(member.left_static));
+    }
+    value
+}
+
+/// Restores a persisted consumer group; sessions (and any revocation
+/// deadline) start over at `session_deadline_ms`.
+pub fn decode_consumer_group(value: &[u8], session_deadline_ms: i64) -> Option<ConsumerGroup> {
+    let mut reader = Reader { source: value, at: 0 };
+    (reader.u8()? == FORMAT_V0).then_some(())?;
+    let group_epoch = reader.i32()?;
+    let assignment_epoch = reader.i32()?;
+    let assignor = reader.str()?;
+    let mut target = BTreeMap::new();
+    for _ in 0..reader.u32()? {
+        target.insert(reader.str()?, reader.partitions()?);
+    }
+    let mut members = BTreeMap::new();
+    for _ in 0..reader.u32()? {
+        let member = decode_consumer_member(&mut reader, session_deadline_ms)?;
+        members.insert(member.id.clone(), member);
+    }
+    reader.at_end().then(|| ConsumerGroup::restored(group_epoch, assignment_epoch, assignor, target, members))
+}
+
+fn decode_consumer_member(reader: &mut Reader<'_>, session_deadline_ms: i64) -> Option<ConsumerMember> {
+    let id = reader.str()?;
+    let instance_id = reader.opt_str()?;
+    let rack_id = reader.opt_str()?;
+    let client_id = reader.str()?;
+    let client_host = reader.str()?;
+    let mut subscribed_names = Vec::new();
+    for _ in 0..reader.u32()? {
+        subscribed_names.push(reader.str()?);
+    }
+    let subscribed_regex = reader.opt_str()?;
+    let server_assignor = reader.opt_str()?;
+    let rebalance_timeout_ms = reader.i32()?;
+    let epoch = reader.i32()?;
+    let previous_epoch = reader.i32()?;
+    let state = MemberState::from_code(reader.u8()?)?;
+    let assigned = reader.partitions()?;
+    let pending_revocation = reader.partitions()?;
+    let left_static = reader.u8()? != 0;
+    let revocation_deadline_ms = (!pending_revocation.is_empty()).then_some(session_deadline_ms);
+    Some(ConsumerMember {
+        id,
+        instance_id,
+        rack_id,
+        client_id,
+        client_host,
+        subscribed_names,
+        subscribed_regex,
+        server_assignor,
+        rebalance_timeout_ms,
+        epoch,
+        previous_epoch,
+        state,
+        assigned,
+        pending_revocation,
+        left_static,
+        session_deadline_ms,
+        revocation_deadline_ms,
+    })
+}
+
+fn put_partitions(out: &mut Vec<u8>, partitions: &BTreeSet<TopicPartition>) {
+    out.put_u32(partitions.len() as u32);
+    for (topic, partition) in partitions {
+        out.extend_from_slice(topic.as_bytes());
+        out.put_i32(*partition);
+    }
+}
+
 fn put_short_str(out: &mut Vec<u8>, value: &str) {
     // Group ids and topic names are bounded well below 64 KiB by validation.
     out.put_u16(value.len().min(u16::MAX as usize) as u16);
@@ -207,6 +329,14 @@ impl Reader<'_> {
         let len = u16::from_be_bytes(self.take(2)?.try_into().ok()?) as usize;
         String::from_utf8(self.take(len)?.to_vec()).ok()
     }
+    fn partitions(&mut self) -> Option<BTreeSet<TopicPartition>> {
+        let mut partitions = BTreeSet::new();
+        for _ in 0..self.u32()? {
+            let topic = Uuid::from_bytes(self.take(16)?.try_into().ok()?);
+            partitions.insert((topic, self.i32()?));
+        }
+        Some(partitions)
+    }
     fn opt_str(&mut self) -> Option<Option<String>> {
         match self.u8()? {
             0 => Some(None),
@@ -243,6 +373,48 @@ mod tests {
         assert_eq!(decode_offset(&value), Some(offset));
         for cut in 0..value.len() {
             assert_eq!(decode_offset(&value[..cut]), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn consumer_groups_round_trip() {
+        let topic = Uuid::from_bytes([5; 16]);
+        let mut group = ConsumerGroup::restored(
+            4,
+            4,
+            "uniform".to_owned(),
+            BTreeMap::from([("m".to_owned(), BTreeSet::from([(topic, 0), (topic, 1)]))]),
+            BTreeMap::new(),
+        );
+        group.members.insert(
+            "m".to_owned(),
+            ConsumerMember {
+                id: "m".to_owned(),
+                instance_id: None,
+                rack_id: Some("rack".to_owned()),
+                client_id: "c".to_owned(),
+                client_host: "/h".to_owned(),
+                subscribed_names: vec!["orders".to_owned()],
+                subscribed_regex: Some("ord.*".to_owned()),
+                server_assignor: None,
+                rebalance_timeout_ms: 300_000,
+                epoch: 4,
+                previous_epoch: 3,
+                state: MemberState::UnrevokedPartitions,
+                assigned: BTreeSet::from([(topic, 0)]),
+                pending_revocation: BTreeSet::from([(topic, 1)]),
+                left_static: false,
+                session_deadline_ms: 0,
+                revocation_deadline_ms: None,
+            },
+        );
+        let value = encode_consumer_group(&group);
+        let restored = decode_consumer_group(&value, 99).expect("decodes");
+        assert_eq!(encode_consumer_group(&restored), value);
+        assert_eq!(restored.members["m"].session_deadline_ms, 99);
+        assert_eq!(decode_key(&consumer_group_key("g")), Some(RecordKey::ConsumerGroup("g".to_owned())));
+        for cut in 0..value.len() {
+            assert!(decode_consumer_group(&value[..cut], 0).is_none(), "cut at {cut}");
         }
     }
 

@@ -27,7 +27,7 @@ fn describe(ctx: &Context, group_id: kafka_protocol::messages::GroupId, version:
             }
         }
         Some(group) => {
-            described.group_state = str_bytes(group.state.name());
+            described.group_state = str_bytes(group.state);
             described.protocol_type = str_bytes(group.protocol_type);
             described.protocol_data = str_bytes(group.protocol);
             described.members = group

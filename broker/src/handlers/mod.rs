@@ -7,6 +7,8 @@
 //! and its partitions; they never touch storage or replication directly.
 
 mod api_versions;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_topics;
 mod delete_groups;
 mod delete_topics;
@@ -113,6 +115,15 @@ pub async fn handle(
         }
         Api::DeleteGroups => ResponseKind::DeleteGroups(delete_groups::handle(ctx, body!(DeleteGroups)).await),
         Api::OffsetDelete => ResponseKind::OffsetDelete(offset_delete::handle(ctx, body!(OffsetDelete)).await),
+        Api::ConsumerGroupHeartbeat => ResponseKind::ConsumerGroupHeartbeat(
+            consumer_group_heartbeat::handle(ctx, body!(ConsumerGroupHeartbeat), version, &client_id, client_host)
+                .await,
+        ),
+        Api::ConsumerGroupDescribe => ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(
+            ctx,
+            body!(ConsumerGroupDescribe),
+            version,
+        )),
     };
     Some(response)
 }

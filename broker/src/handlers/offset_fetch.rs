@@ -21,9 +21,10 @@ fn rows(
     ctx: &Context,
     group_id: &str,
     wanted: Option<Vec<(String, i32)>>,
+    member: Option<(&str, i32)>,
     version: i16,
 ) -> Result<Vec<(TopicName, Vec<Row>)>, i16> {
-    let fetched = ctx.groups.fetch_offsets(group_id, wanted).map_err(|e| e.code())?;
+    let fetched = ctx.groups.fetch_offsets(group_id, wanted, member).map_err(|e| e.code())?;
     let mut by_topic: Vec<(String, Vec<Row>)> = Vec::new();
     for (topic, index, committed) in fetched {
         let row = match committed {
@@ -53,7 +54,7 @@ fn wanted_partitions<T>(topics: Option<Vec<T>>, split: impl Fn(T) -> (String, Ve
 fn single_group(ctx: &Context, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let wanted = wanted_partitions(request.topics, |t| (t.name.to_string(), t.partition_indexes));
     let mut response = OffsetFetchResponse::default();
-    match rows(ctx, &request.group_id, wanted, version) {
+    match rows(ctx, &request.group_id, wanted, None, version) {
         // v1 has no group-level error field.
         Err(code) => response.error_code = if version >= 2 { code } else { 0 },
         Ok(topics) => {
@@ -84,7 +85,9 @@ fn single_group(ctx: &Context, request: OffsetFetchRequest, version: i16) -> Off
 fn group_response(ctx: &Context, group: OffsetFetchRequestGroup, version: i16) -> OffsetFetchResponseGroup {
     let wanted = wanted_partitions(group.topics, |t| (t.name.to_string(), t.partition_indexes));
     let mut response = OffsetFetchResponseGroup::default();
-    match rows(ctx, &group.group_id, wanted, version) {
+    // v9: KIP-848 members name themselves; their epoch must be current.
+    let member = group.member_id.as_deref().map(|id| (id as &str, group.member_epoch));
+    match rows(ctx, &group.group_id, wanted, member, version) {
         Err(code) => response.error_code = code,
         Ok(topics) => {
             response.topics = topics
