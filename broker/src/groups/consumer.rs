@@ -118,6 +118,9 @@ pub struct ConsumerGroup {
     /// Subscribed topic ids and partition counts when the epoch last moved:
     /// a topic created or grown later moves it again.
     subscribed_partitions: BTreeMap<Uuid, i32>,
+    /// False for a group restored from storage until its first heartbeat
+    /// recomputes `subscribed_partitions`, which must not move the epoch.
+    subscriptions_known: bool,
 }
 
 /// Whether a subscription regex (RE2 syntax, as Kafka uses) is valid.
@@ -134,7 +137,15 @@ impl ConsumerGroup {
         target: Target,
         members: BTreeMap<String, ConsumerMember>,
     ) -> Self {
-        Self { group_epoch, assignment_epoch, assignor, target, members, subscribed_partitions: BTreeMap::new() }
+        Self {
+            group_epoch,
+            assignment_epoch,
+            assignor,
+            target,
+            members,
+            subscribed_partitions: BTreeMap::new(),
+            subscriptions_known: false,
+        }
     }
 
     /// Kafka's state names for consumer groups.
@@ -307,8 +318,11 @@ impl ConsumerGroup {
         }
         if all != self.subscribed_partitions {
             self.subscribed_partitions = all;
-            self.group_epoch += 1;
+            if self.subscriptions_known {
+                self.group_epoch += 1;
+            }
         }
+        self.subscriptions_known = true;
     }
 
     /// The assignor most members prefer (ties: the first listed), else `uniform`.
