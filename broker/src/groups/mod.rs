@@ -4,6 +4,7 @@
 
 pub mod assignor;
 pub mod classic;
+mod classic_messages;
 pub mod consumer;
 pub mod consumer_runtime;
 pub mod coordinator;
