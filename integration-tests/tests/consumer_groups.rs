@@ -158,6 +158,21 @@ fn java_console_consumer_group_and_the_consumer_groups_tool() {
         TIMEOUT,
     );
     assert_eq!(&describe_row(&skein, "auditors", "ledger", 0)[3..6], ["5", "30", "25"]);
+    run_ok(
+        kafka(&skein, "kafka-consumer-groups").args([
+            "--reset-offsets",
+            "--group",
+            "auditors",
+            "--topic",
+            "ledger",
+            "--to-datetime",
+            "2100-01-01T00:00:00.000",
+            "--execute",
+        ]),
+        TIMEOUT,
+    );
+    // No record is that young: the offset goes to the log end.
+    assert_eq!(&describe_row(&skein, "auditors", "ledger", 0)[3..6], ["30", "30", "0"]);
 
     let deleted = run_ok(
         kafka(&skein, "kafka-consumer-groups").args(["--delete-offsets", "--group", "auditors", "--topic", "ledger"]),
@@ -369,5 +384,16 @@ fn java_consumers_share_partitions_with_the_kip_848_protocol() {
         TIMEOUT,
     );
     assert!(state.contains("uniform") && state.lines().any(|l| l.trim_end().ends_with(" 2")), "{state}");
-    eprintln!("KIP-848 latency: 3 members started to all 300 records consumed {joined_s:.1}s (JVM start included); kill -9 of a member to its partitions consumed {takeover_s:.1}s (6 s session timeout)");
+
+    // A graceful stop (SIGTERM) leaves the group at once (epoch -1): the
+    // last member takes every partition without waiting for a session.
+    let left = std::time::Instant::now();
+    let pid = members.children[1].id().to_string();
+    run_ok(Command::new("kill").args(["-TERM", &pid]), TIMEOUT);
+    let _ = members.children[1].wait();
+    produce_lines(&skein, "flows", 900..1200);
+    members.wait_for(1200, "the last member consumes everything after the other left");
+    let leave_s = left.elapsed().as_secs_f64();
+    assert!(leave_s < 6.0, "a leave must not wait for the session timeout: {leave_s:.1}s");
+    eprintln!("KIP-848 latency: 3 members started to all 300 records consumed {joined_s:.1}s (JVM start included); kill -9 of a member to its partitions consumed {takeover_s:.1}s (6 s session timeout); graceful leave to its partitions consumed {leave_s:.1}s");
 }
