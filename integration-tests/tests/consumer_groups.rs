@@ -109,6 +109,13 @@ fn describe_row(skein: &Skein, group: &str, topic: &str, partition: i32) -> Vec<
         .unwrap_or_else(|| panic!("no row for {topic}-{partition} in:\n{out}"))
 }
 
+/// `kafka-consumer-groups --reset-offsets` of group auditors on topic ledger.
+fn reset_offsets(skein: &Skein, how: &[&str]) -> String {
+    let mut command = kafka(skein, "kafka-consumer-groups");
+    command.args(["--reset-offsets", "--group", "auditors", "--topic", "ledger", "--execute"]).args(how);
+    run_ok(&mut command, TIMEOUT)
+}
+
 #[test]
 fn java_console_consumer_group_and_the_consumer_groups_tool() {
     let mut skein = Skein::start();
@@ -130,47 +137,12 @@ fn java_console_consumer_group_and_the_consumer_groups_tool() {
     let rest = consume_in_group(&skein, "ledger", "auditors", 10);
     assert_eq!(rest, (20..30).map(|i| format!("line-{i}")).collect::<Vec<_>>(), "resumes at the commit");
 
-    let reset = run_ok(
-        kafka(&skein, "kafka-consumer-groups").args([
-            "--reset-offsets",
-            "--group",
-            "auditors",
-            "--topic",
-            "ledger",
-            "--to-earliest",
-            "--execute",
-        ]),
-        TIMEOUT,
-    );
+    let reset = reset_offsets(&skein, &["--to-earliest"]);
     assert!(reset.contains("auditors") && reset.contains("ledger"), "{reset}");
     assert_eq!(&describe_row(&skein, "auditors", "ledger", 0)[3..6], ["0", "30", "30"]);
-    run_ok(
-        kafka(&skein, "kafka-consumer-groups").args([
-            "--reset-offsets",
-            "--group",
-            "auditors",
-            "--topic",
-            "ledger",
-            "--shift-by",
-            "5",
-            "--execute",
-        ]),
-        TIMEOUT,
-    );
+    reset_offsets(&skein, &["--shift-by", "5"]);
     assert_eq!(&describe_row(&skein, "auditors", "ledger", 0)[3..6], ["5", "30", "25"]);
-    run_ok(
-        kafka(&skein, "kafka-consumer-groups").args([
-            "--reset-offsets",
-            "--group",
-            "auditors",
-            "--topic",
-            "ledger",
-            "--to-datetime",
-            "2100-01-01T00:00:00.000",
-            "--execute",
-        ]),
-        TIMEOUT,
-    );
+    reset_offsets(&skein, &["--to-datetime", "2100-01-01T00:00:00.000"]);
     // No record is that young: the offset goes to the log end.
     assert_eq!(&describe_row(&skein, "auditors", "ledger", 0)[3..6], ["30", "30", "0"]);
 
@@ -266,8 +238,7 @@ fn bad_group_requests_get_kafkas_error_codes() {
     assert!(skein.log().contains("skein is ready"), "the broker stayed up");
 }
 
-/// Console consumers of one KIP-848 group (`group.protocol=consumer`),
-/// each printing to its own file.
+/// Console consumers of one group, each printing to its own file.
 struct ConsoleMembers {
     children: Vec<std::process::Child>,
     outputs: Vec<std::path::PathBuf>,
@@ -275,7 +246,8 @@ struct ConsoleMembers {
 }
 
 impl ConsoleMembers {
-    fn start(skein: &Skein, topic: &str, group: &str, count: usize) -> Self {
+    /// `properties` are consumer properties (`group.protocol=...` and such).
+    fn start(skein: &Skein, topic: &str, group: &str, count: usize, properties: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut children = Vec::new();
         let mut outputs = Vec::new();
@@ -284,7 +256,7 @@ impl ConsoleMembers {
             let file = std::fs::File::create(&path).expect("output file");
             let child = kafka(skein, "kafka-console-consumer")
                 .args(["--topic", topic, "--group", group, "--from-beginning", "--timeout-ms", "120000"])
-                .args(["--consumer-property", "group.protocol=consumer"])
+                .args(properties.iter().flat_map(|p| ["--consumer-property", p]))
                 .stdout(file)
                 .stderr(Stdio::null())
                 .spawn()
@@ -321,11 +293,10 @@ impl Drop for ConsoleMembers {
     }
 }
 
-/// The partitions each member of a consumer-protocol group owns, from
-/// `kafka-consumer-groups --describe --members --verbose` (columns GROUP
-/// CONSUMER-ID HOST CLIENT-ID #PARTITIONS CURRENT-EPOCH CURRENT-ASSIGNMENT ...,
-/// the assignment written `topic:0,1,2`).
-fn member_assignments(skein: &Skein, group: &str) -> Vec<Vec<i32>> {
+/// The partitions each member owns, from `kafka-consumer-groups --describe
+/// --members --verbose`: the assignment is written `topic:0,1,2` for
+/// KIP-848 groups and `topic(0,1,2)` for classic ones.
+fn member_assignments(skein: &Skein, group: &str, topic: &str) -> Vec<Vec<i32>> {
     let out = run_ok(
         kafka(skein, "kafka-consumer-groups").args(["--describe", "--group", group, "--members", "--verbose"]),
         TIMEOUT,
@@ -333,26 +304,44 @@ fn member_assignments(skein: &Skein, group: &str) -> Vec<Vec<i32>> {
     out.lines()
         .filter(|line| line.starts_with(group))
         .map(|line| {
-            let assignment = line.split_whitespace().nth(6).unwrap_or_default();
-            let partitions = assignment.split_once(':').map_or("", |(_, p)| p);
-            partitions.split(',').filter_map(|p| p.parse().ok()).collect()
+            let assignment = line.split_whitespace().find(|c| c.starts_with(topic)).unwrap_or_default();
+            let partitions = assignment.get(topic.len()..).unwrap_or_default();
+            partitions.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse().ok()).collect()
         })
         .collect()
 }
 
 #[test]
 fn java_consumers_share_partitions_with_the_kip_848_protocol() {
+    // The broker owns session timeout and heartbeat interval in KIP-848.
     let skein =
         Skein::start_with(&["--group.consumer.session.timeout.ms=6000", "--group.consumer.heartbeat.interval.ms=500"]);
+    java_group_scenario(skein, &["group.protocol=consumer"], "uniform");
+}
+
+#[test]
+fn java_consumers_share_partitions_with_the_classic_protocol() {
+    let skein = Skein::start();
+    let properties = ["group.protocol=classic", "session.timeout.ms=6000", "heartbeat.interval.ms=500"];
+    java_group_scenario(skein, &properties, "range");
+}
+
+/// Three Java console consumers in one group over 6 partitions: each
+/// partition owned by exactly one member; one member `kill -9`ed (its
+/// partitions move after its session); the broker `kill -9`ed and
+/// restarted (the group carries on); one member stopped gracefully (its
+/// partitions move at once). Every produced line is consumed.
+fn java_group_scenario(skein: Skein, properties: &[&str], strategy: &str) {
+    let protocol = properties[0];
     run_ok(kafka(&skein, "kafka-topics").args(["--create", "--topic", "flows", "--partitions", "6"]), TIMEOUT);
     let started = std::time::Instant::now();
-    let mut members = ConsoleMembers::start(&skein, "flows", "flow-readers", 3);
+    let mut members = ConsoleMembers::start(&skein, "flows", "flow-readers", 3, properties);
     produce_lines(&skein, "flows", 0..300);
-    members.wait_for(300, "three KIP-848 members consume everything");
+    members.wait_for(300, "three members consume everything");
     let joined_s = started.elapsed().as_secs_f64();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let spread = loop {
-        let rows = member_assignments(&skein, "flow-readers");
+        let rows = member_assignments(&skein, "flow-readers", "flows");
         let mut all: Vec<i32> = rows.iter().flatten().copied().collect();
         all.sort_unstable();
         if rows.len() == 3 && rows.iter().all(|r| !r.is_empty()) && all == (0..6).collect::<Vec<_>>() {
@@ -361,7 +350,7 @@ fn java_consumers_share_partitions_with_the_kip_848_protocol() {
         assert!(std::time::Instant::now() < deadline, "members never all got partitions: {rows:?}");
         std::thread::sleep(Duration::from_millis(500));
     };
-    eprintln!("KIP-848 assignment: {spread:?}");
+    eprintln!("{protocol} assignment: {spread:?}");
     let listed = run_ok(kafka(&skein, "kafka-consumer-groups").arg("--list"), TIMEOUT);
     assert!(listed.lines().any(|l| l.trim() == "flow-readers"), "{listed}");
 
@@ -383,7 +372,7 @@ fn java_consumers_share_partitions_with_the_kip_848_protocol() {
         kafka(&skein, "kafka-consumer-groups").args(["--describe", "--group", "flow-readers", "--state"]),
         TIMEOUT,
     );
-    assert!(state.contains("uniform") && state.lines().any(|l| l.trim_end().ends_with(" 2")), "{state}");
+    assert!(state.contains(strategy) && state.lines().any(|l| l.trim_end().ends_with(" 2")), "{state}");
 
     // A graceful stop (SIGTERM) leaves the group at once (epoch -1): the
     // last member takes every partition without waiting for a session.
@@ -395,5 +384,5 @@ fn java_consumers_share_partitions_with_the_kip_848_protocol() {
     members.wait_for(1200, "the last member consumes everything after the other left");
     let leave_s = left.elapsed().as_secs_f64();
     assert!(leave_s < 6.0, "a leave must not wait for the session timeout: {leave_s:.1}s");
-    eprintln!("KIP-848 latency: 3 members started to all 300 records consumed {joined_s:.1}s (JVM start included); kill -9 of a member to its partitions consumed {takeover_s:.1}s (6 s session timeout); graceful leave to its partitions consumed {leave_s:.1}s");
+    eprintln!("{protocol} latency: 3 members started to all 300 records consumed {joined_s:.1}s (JVM start included); kill -9 of a member to its partitions consumed {takeover_s:.1}s (6 s session timeout); graceful leave to its partitions consumed {leave_s:.1}s");
 }

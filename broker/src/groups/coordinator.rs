@@ -398,25 +398,24 @@ impl GroupCoordinator {
         }
         let completion = {
             let mut state = shard.lock();
-            state.waiters.insert(request.waiter, Waiter::Join(sender));
-            let mut actions = Vec::new();
             let now = self.now_ms();
             let group = state.groups.entry(group_id.to_owned()).or_default();
             if group.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) {
                 // Mixed groups (classic members in a KIP-848 group) are not supported yet.
-                let waiter = request.waiter;
-                state.waiters.remove(&waiter);
                 return JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &member_id);
             }
             if group.consumer.take().is_some() {
-                // An empty consumer-protocol group becomes a classic one.
+                // An empty consumer-protocol group becomes a classic one. The
+                // delete is queued now; its future only reports the commit.
                 let op = WriteOp::DeleteCoordinatorRecord {
                     shard: shard.number,
                     key: records::consumer_group_key(group_id),
                 };
                 drop(self.replicator.propose(shard.raft_group, vec![op]));
             }
+            let (waiter, mut actions) = (request.waiter, Vec::new());
             group.classic.join(request, now, &self.settings, &mut actions);
+            state.waiters.insert(waiter, Waiter::Join(sender));
             self.take_actions(shard, &mut state, group_id, actions)
         };
         let _ = completion.finish().await;
