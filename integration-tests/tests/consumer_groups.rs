@@ -315,14 +315,14 @@ fn member_assignments(skein: &Skein, group: &str, topic: &str) -> Vec<Vec<i32>> 
 fn java_consumers_share_partitions_with_the_kip_848_protocol() {
     // The broker owns session timeout and heartbeat interval in KIP-848.
     let skein =
-        Skein::start_with(&["--group.consumer.session.timeout.ms=6000", "--group.consumer.heartbeat.interval.ms=500"]);
+        Skein::start_with(&["--group.consumer.session.timeout.ms=10000", "--group.consumer.heartbeat.interval.ms=500"]);
     java_group_scenario(skein, &["group.protocol=consumer"], "uniform");
 }
 
 #[test]
 fn java_consumers_share_partitions_with_the_classic_protocol() {
     let skein = Skein::start();
-    let properties = ["group.protocol=classic", "session.timeout.ms=6000", "heartbeat.interval.ms=500"];
+    let properties = ["group.protocol=classic", "session.timeout.ms=10000", "heartbeat.interval.ms=500"];
     java_group_scenario(skein, &properties, "range");
 }
 
@@ -383,6 +383,7 @@ fn java_group_scenario(skein: Skein, properties: &[&str], strategy: &str) {
     produce_lines(&skein, "flows", 900..1200);
     members.wait_for(1200, "the last member consumes everything after the other left");
     let leave_s = left.elapsed().as_secs_f64();
-    assert!(leave_s < 6.0, "a leave must not wait for the session timeout: {leave_s:.1}s");
-    eprintln!("{protocol} latency: 3 members started to all 300 records consumed {joined_s:.1}s (JVM start included); kill -9 of a member to its partitions consumed {takeover_s:.1}s (6 s session timeout); graceful leave to its partitions consumed {leave_s:.1}s");
+    // Well under the 10 s session, with room for a loaded CI machine.
+    assert!(leave_s < 8.0, "a leave must not wait for the session timeout: {leave_s:.1}s");
+    eprintln!("{protocol} latency: 3 members started to all 300 records consumed {joined_s:.1}s (JVM start included); kill -9 of a member to its partitions consumed {takeover_s:.1}s (10 s session timeout); graceful leave to its partitions consumed {leave_s:.1}s");
 }
