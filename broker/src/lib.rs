@@ -25,6 +25,7 @@ use crate::cluster::Cluster;
 use crate::config::BrokerConfig;
 use crate::groups::classic::GroupSettings;
 use crate::groups::consumer::ConsumerSettings;
+use crate::groups::retention::RetentionSettings;
 use crate::groups::{CoordinatorSettings, GroupCoordinator};
 use crate::handlers::Context;
 use crate::metrics::Metrics;
@@ -99,6 +100,10 @@ fn coordinator_settings(config: &BrokerConfig) -> CoordinatorSettings {
             max_size: groups.consumer_max_size,
         },
         shard_count: groups.shard_count,
+        retention: RetentionSettings {
+            retention_ms: groups.offsets_retention_ms,
+            check_interval_ms: groups.offsets_retention_check_interval_ms,
+        },
         offset_metadata_max_bytes: groups.offset_metadata_max_bytes,
     }
 }

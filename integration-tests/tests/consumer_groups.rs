@@ -387,3 +387,26 @@ fn java_group_scenario(skein: Skein, properties: &[&str], strategy: &str) {
     assert!(leave_s < 8.0, "a leave must not wait for the session timeout: {leave_s:.1}s");
     eprintln!("{protocol} latency: 3 members started to all 300 records consumed {joined_s:.1}s (JVM start included); kill -9 of a member to its partitions consumed {takeover_s:.1}s (10 s session timeout); graceful leave to its partitions consumed {leave_s:.1}s");
 }
+
+#[test]
+fn offsets_of_an_empty_group_expire_after_the_retention() {
+    // The shortest retention Kafka's setting allows is one minute.
+    let mut skein = Skein::start_with(&["--offsets.retention.minutes=1", "--offsets.retention.check.interval.ms=500"]);
+    run_ok(kafka(&skein, "kafka-topics").args(["--create", "--topic", "ledger", "--partitions", "1"]), TIMEOUT);
+    produce_lines(&skein, "ledger", 0..5);
+    reset_offsets(&skein, &["--to-earliest"]);
+    let listed = run_ok(kafka(&skein, "kafka-consumer-groups").arg("--list"), TIMEOUT);
+    assert_eq!(listed.trim(), "auditors", "an admin commit creates the group");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let listed = run_ok(kafka(&skein, "kafka-consumer-groups").arg("--list"), TIMEOUT);
+        if listed.trim().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the group never expired: {listed}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    skein.restart();
+    let listed = run_ok(kafka(&skein, "kafka-consumer-groups").arg("--list"), TIMEOUT);
+    assert!(listed.trim().is_empty(), "the expiry was persisted: {listed}");
+}

@@ -186,6 +186,20 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "Heartbeat interval the broker gives KIP-848 consumer group members.",
     ),
     def("group.consumer.max.size", "2147483647", Int, Some(1), "Most members one KIP-848 consumer group may have."),
+    def(
+        "offsets.retention.minutes",
+        "10080",
+        Int,
+        Some(1),
+        "How long the offsets of a group without members are kept after it became empty and its last commit.",
+    ),
+    def(
+        "offsets.retention.check.interval.ms",
+        "600000",
+        Long,
+        Some(1),
+        "How often expired offsets (and their empty groups) are deleted.",
+    ),
     def("offset.metadata.max.bytes", "4096", Int, Some(0), "Largest metadata string of a committed offset."),
     def(
         "skein.fsync",

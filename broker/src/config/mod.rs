@@ -78,6 +78,8 @@ pub struct GroupConfig {
     pub consumer_session_timeout_ms: i32,
     pub consumer_heartbeat_interval_ms: i32,
     pub consumer_max_size: usize,
+    pub offsets_retention_ms: i64,
+    pub offsets_retention_check_interval_ms: u64,
 }
 
 /// What the command line asked for.
@@ -157,6 +159,8 @@ impl BrokerConfig {
                 consumer_session_timeout_ms: int("group.consumer.session.timeout.ms") as i32,
                 consumer_heartbeat_interval_ms: int("group.consumer.heartbeat.interval.ms") as i32,
                 consumer_max_size: int("group.consumer.max.size") as usize,
+                offsets_retention_ms: int("offsets.retention.minutes").saturating_mul(60_000),
+                offsets_retention_check_interval_ms: int("offsets.retention.check.interval.ms") as u64,
             },
             fsync_interval,
             http_listener,

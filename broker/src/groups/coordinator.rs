@@ -28,6 +28,7 @@ use super::classic::{
 };
 use super::consumer::{compile_regex, ConsumerGroup, ConsumerSettings};
 use super::records::{self, CommittedOffset, RecordKey};
+use super::retention::{run_expiry, RetentionSettings};
 
 /// Persisted on first start: changing `offsets.topic.num.partitions` later
 /// would move groups to other shards and lose them, so the stored count wins.
@@ -44,6 +45,8 @@ pub(super) struct Group {
     pub(super) classic: ClassicGroup,
     pub(super) consumer: Option<ConsumerGroup>,
     pub(super) offsets: BTreeMap<(String, i32), CommittedOffset>,
+    /// Wall-clock time the group was first seen without members (retention.rs).
+    pub(super) empty_since_ms: Option<i64>,
 }
 
 impl Group {
@@ -198,6 +201,7 @@ pub struct CoordinatorSettings {
     pub consumer: ConsumerSettings,
     pub shard_count: u32,
     pub offset_metadata_max_bytes: usize,
+    pub retention: RetentionSettings,
 }
 
 pub struct GroupCoordinator {
@@ -216,7 +220,7 @@ impl std::fmt::Debug for GroupCoordinator {
     }
 }
 
-fn wall_clock_ms() -> i64 {
+pub(super) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -300,6 +304,7 @@ impl GroupCoordinator {
         for shard in &coordinator.shards {
             tokio::spawn(run_timer(Arc::clone(&coordinator), Arc::clone(shard)));
         }
+        tokio::spawn(run_expiry(Arc::clone(&coordinator), settings.retention));
         Ok(coordinator)
     }
 
@@ -327,6 +332,10 @@ impl GroupCoordinator {
 
     pub(super) fn now_ms(&self) -> i64 {
         self.started.elapsed().as_millis() as i64
+    }
+
+    pub(super) fn shards(&self) -> &[Arc<Shard>] {
+        &self.shards
     }
 
     pub(super) fn shard(&self, group_id: &str) -> &Arc<Shard> {

@@ -9,5 +9,6 @@ pub mod consumer;
 pub mod consumer_runtime;
 pub mod coordinator;
 pub mod records;
+pub mod retention;
 
 pub use coordinator::{Committer, CoordinatorSettings, GroupCoordinator};
