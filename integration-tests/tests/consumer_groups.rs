@@ -410,3 +410,53 @@ fn offsets_of_an_empty_group_expire_after_the_retention() {
     let listed = run_ok(kafka(&skein, "kafka-consumer-groups").arg("--list"), TIMEOUT);
     assert!(listed.trim().is_empty(), "the expiry was persisted: {listed}");
 }
+
+/// Every committed offset of `group`, as (topic, partition, offset), via OffsetFetch v8.
+fn committed(client: &mut WireClient, group: &str) -> Vec<(String, i32, i64)> {
+    let mut wanted = kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup::default();
+    wanted.group_id = StrBytes::from_string(group.to_owned()).into();
+    wanted.topics = None;
+    let mut request = kafka_protocol::messages::OffsetFetchRequest::default();
+    request.groups = vec![wanted];
+    match client.call(ApiKey::OffsetFetch, 8, &RequestKind::OffsetFetch(request)).expect("offset fetch") {
+        ResponseKind::OffsetFetch(response) => response.groups[0]
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), p.partition_index, p.committed_offset)))
+            .collect(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn deleting_a_topic_deletes_the_offsets_committed_for_it() {
+    let skein = Skein::start();
+    let mut client = WireClient::connect(skein.port).expect("connect");
+    client.create_topic("gone", 1);
+    client.create_topic("kept", 1);
+    for topic in ["gone", "kept"] {
+        let mut partition = kafka_protocol::messages::offset_commit_request::OffsetCommitRequestPartition::default();
+        partition.committed_offset = 7;
+        let mut wire_topic = kafka_protocol::messages::offset_commit_request::OffsetCommitRequestTopic::default();
+        wire_topic.name = StrBytes::from_static_str(topic).into();
+        wire_topic.partitions = vec![partition];
+        let mut request = OffsetCommitRequest::default();
+        request.group_id = StrBytes::from_static_str("keeper").into();
+        request.generation_id_or_member_epoch = -1;
+        request.topics = vec![wire_topic];
+        match client.call(ApiKey::OffsetCommit, 9, &RequestKind::OffsetCommit(request)).expect("commit") {
+            ResponseKind::OffsetCommit(response) => assert_eq!(response.topics[0].partitions[0].error_code, 0),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(committed(&mut client, "keeper").len(), 2);
+    let mut delete = kafka_protocol::messages::DeleteTopicsRequest::default();
+    delete.topic_names = vec![StrBytes::from_static_str("gone").into()];
+    delete.timeout_ms = 30_000;
+    match client.call(ApiKey::DeleteTopics, 5, &RequestKind::DeleteTopics(delete)).expect("delete") {
+        ResponseKind::DeleteTopics(response) => assert_eq!(response.responses[0].error_code, 0),
+        other => panic!("unexpected {other:?}"),
+    }
+    client.create_topic("gone", 1);
+    assert_eq!(committed(&mut client, "keeper"), vec![("kept".to_owned(), 0, 7)], "a re-created topic starts afresh");
+}

@@ -7,6 +7,9 @@
 //!
 //! When a group became empty is tracked in memory only: after a restart
 //! the clock starts again, which can keep offsets longer, never shorter.
+//!
+//! Offsets of a deleted topic go at once, as in Kafka, so a topic created
+//! again under that name starts with no committed positions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +65,29 @@ impl GroupCoordinator {
             }
         }
         deleted
+    }
+}
+
+impl GroupCoordinator {
+    /// Deletes every group's committed offsets of a deleted topic.
+    pub fn forget_topic(&self, topic: &str) {
+        for shard in self.shards() {
+            let mut state = shard.lock();
+            let mut ops = Vec::new();
+            for (group_id, group) in state.groups.iter_mut() {
+                group.offsets.retain(|(name, partition), _| {
+                    if name != topic {
+                        return true;
+                    }
+                    let key = records::offset_key(group_id, name, *partition);
+                    ops.push(WriteOp::DeleteCoordinatorRecord { shard: shard.number, key });
+                    false
+                });
+            }
+            if !ops.is_empty() {
+                drop(self.replicator.propose(shard.raft_group, ops));
+            }
+        }
     }
 }
 

@@ -40,7 +40,10 @@ pub(super) async fn handle(ctx: &Context, request: DeleteTopicsRequest, version:
                     result.topic_id = topic.id;
                 }
                 match ctx.cluster.delete_topic(&topic).await {
-                    Ok(()) => ctx.metrics.forget_topic(&topic.name, topic.partitions.len()),
+                    Ok(()) => {
+                        ctx.metrics.forget_topic(&topic.name, topic.partitions.len());
+                        ctx.groups.forget_topic(&topic.name);
+                    }
                     Err(error) => {
                         result.error_code = error.code.code();
                         if version >= 5 {
