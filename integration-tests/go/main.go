@@ -382,26 +382,13 @@ func consume(o options, c *checker) error {
 	}
 	defer admClient.Close()
 	adm := kadm.NewClient(admClient)
-	partitions, err := waitForTopic(ctx, adm, o.topic, 0)
+	ends, err := endOffsets(ctx, adm, o.topic)
 	if err != nil {
 		return err
 	}
-	listed, err := adm.ListEndOffsets(ctx, o.topic)
-	if err == nil {
-		err = listed.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("listing end offsets: %w", err)
-	}
-	ends := map[int32]int64{}
 	assign := map[int32]kgo.Offset{}
-	for _, p := range partitions {
-		lo, ok := listed.Lookup(o.topic, p)
-		if !ok {
-			return fmt.Errorf("no end offset listed for partition %d", p)
-		}
-		ends[p] = lo.Offset
-		if lo.Offset > 0 {
+	for p, end := range ends {
+		if end > 0 {
 			assign[p] = kgo.NewOffset().AtStart()
 		}
 	}
