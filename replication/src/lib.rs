@@ -202,8 +202,14 @@ impl Replicator {
         for group in groups {
             group.shutdown().await;
         }
-        let writer = Arc::clone(&self.writer);
-        let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+        let (writer, store) = (Arc::clone(&self.writer), Arc::clone(&self.store));
+        let _ = tokio::task::spawn_blocking(move || {
+            writer.shutdown();
+            if let Err(error) = store.checkpoint() {
+                tracing::warn!(%error, "could not move the write-ahead log into table files; the next start replays it");
+            }
+        })
+        .await;
     }
 }
 

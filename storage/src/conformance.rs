@@ -207,8 +207,11 @@ fn rocks_store_keeps_everything_across_reopen() {
     {
         let store = RocksStore::open(dir.path()).expect("open");
         fill(&store, 1, &[5, 3, 9]);
+        store.checkpoint().expect("checkpoint");
+        fill(&store, 2, &[1]);
     }
     let store = RocksStore::open(dir.path()).expect("reopen");
     assert_eq!(store.bounds(1).expect("bounds"), LogBounds { log_start_offset: 0, next_offset: 9, max_timestamp: 9 });
     assert_eq!(store.read(1, 0, usize::MAX).expect("read").len(), 3);
+    assert_eq!(store.read(2, 0, usize::MAX).expect("read").len(), 1, "writes after a checkpoint survive too");
 }

@@ -45,6 +45,12 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every earlier write durable (for the interval fsync policy).
     fn sync(&self) -> Result<(), StorageError>;
 
+    /// Moves everything written into table files, so that the next open
+    /// has no write-ahead log to replay. For a clean shutdown (a restart
+    /// after heavy writes otherwise replays up to the memtable sizes of
+    /// WAL); durability never depends on it.
+    fn checkpoint(&self) -> Result<(), StorageError>;
+
     /// Whole batches starting with the one that contains `from_offset`, up to
     /// `max_bytes`; the first batch is returned even if it alone is larger,
     /// so a consumer can always make progress.

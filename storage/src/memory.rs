@@ -112,6 +112,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn checkpoint(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     fn read(&self, log: LogId, from_offset: i64, max_bytes: usize) -> Result<Vec<StoredBatch>, StorageError> {
         let state = self.lock();
         let start = state.batch_at_or_before(log, from_offset).map_or(from_offset, |b| b.base_offset);

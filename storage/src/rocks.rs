@@ -174,6 +174,14 @@ impl Store for RocksStore {
         Ok(())
     }
 
+    fn checkpoint(&self) -> Result<(), StorageError> {
+        for family in [LOGS, TIME_INDEX, PRODUCERS, RAFT_LOG, RAFT_STATE, COORDINATOR] {
+            self.db.flush_cf(self.family(family)?)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
     fn read(&self, log: LogId, from_offset: i64, max_bytes: usize) -> Result<Vec<StoredBatch>, StorageError> {
         let mut iter = self.db.raw_iterator_cf_opt(self.family(LOGS)?, Self::read_options_for(log));
         // The batch containing `from_offset` may start before it.
