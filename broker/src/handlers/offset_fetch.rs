@@ -39,6 +39,32 @@ fn rows(
     Ok(by_topic.into_iter().map(|(name, rows)| (TopicName(str_bytes(name)), rows)).collect())
 }
 
+/// The response topics from rows. v1-7 and v8+ answers use distinct wire
+/// types with the same fields, hence a macro rather than a function.
+macro_rules! wire_topics {
+    ($topics:expr, $topic:ident, $partition:ident) => {
+        $topics
+            .into_iter()
+            .map(|(name, rows)| {
+                let mut topic = $topic::default();
+                topic.name = name;
+                topic.partitions = rows
+                    .into_iter()
+                    .map(|(index, offset, epoch, metadata)| {
+                        let mut partition = $partition::default();
+                        partition.partition_index = index;
+                        partition.committed_offset = offset;
+                        partition.committed_leader_epoch = epoch;
+                        partition.metadata = Some(metadata);
+                        partition
+                    })
+                    .collect();
+                topic
+            })
+            .collect()
+    };
+}
+
 fn wanted_partitions<T>(topics: Option<Vec<T>>, split: impl Fn(T) -> (String, Vec<i32>)) -> Option<Vec<(String, i32)>> {
     topics.map(|topics| {
         topics
@@ -58,25 +84,7 @@ fn single_group(ctx: &Context, request: OffsetFetchRequest, version: i16) -> Off
         // v1 has no group-level error field.
         Err(code) => response.error_code = if version >= 2 { code } else { 0 },
         Ok(topics) => {
-            response.topics = topics
-                .into_iter()
-                .map(|(name, rows)| {
-                    let mut topic = OffsetFetchResponseTopic::default();
-                    topic.name = name;
-                    topic.partitions = rows
-                        .into_iter()
-                        .map(|(index, offset, epoch, metadata)| {
-                            let mut partition = OffsetFetchResponsePartition::default();
-                            partition.partition_index = index;
-                            partition.committed_offset = offset;
-                            partition.committed_leader_epoch = epoch;
-                            partition.metadata = Some(metadata);
-                            partition
-                        })
-                        .collect();
-                    topic
-                })
-                .collect();
+            response.topics = wire_topics!(topics, OffsetFetchResponseTopic, OffsetFetchResponsePartition);
         }
     }
     response
@@ -90,25 +98,7 @@ fn group_response(ctx: &Context, group: OffsetFetchRequestGroup, version: i16) -
     match rows(ctx, &group.group_id, wanted, member, version) {
         Err(code) => response.error_code = code,
         Ok(topics) => {
-            response.topics = topics
-                .into_iter()
-                .map(|(name, rows)| {
-                    let mut topic = OffsetFetchResponseTopics::default();
-                    topic.name = name;
-                    topic.partitions = rows
-                        .into_iter()
-                        .map(|(index, offset, epoch, metadata)| {
-                            let mut partition = OffsetFetchResponsePartitions::default();
-                            partition.partition_index = index;
-                            partition.committed_offset = offset;
-                            partition.committed_leader_epoch = epoch;
-                            partition.metadata = Some(metadata);
-                            partition
-                        })
-                        .collect();
-                    topic
-                })
-                .collect();
+            response.topics = wire_topics!(topics, OffsetFetchResponseTopics, OffsetFetchResponsePartitions);
         }
     }
     response.group_id = group.group_id;
