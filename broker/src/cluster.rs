@@ -10,6 +10,8 @@ use skein_replication::{Replicator, METADATA_GROUP};
 use skein_storage::{LogId, StorageError, TopicRecord, WriteOp};
 use uuid::Uuid;
 
+use crate::groups::consumer::TopicImage;
+
 use crate::config::definitions::{topic_def, ConfigDef, TOPIC_CONFIGS};
 use crate::config::{BrokerConfig, Source};
 use crate::partition::Partition;
@@ -220,6 +222,14 @@ impl Cluster {
             self.topics.read().unwrap_or_else(|p| p.into_inner()).by_name.values().cloned().collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         topics
+    }
+
+    /// Topic names with their ids and partition counts, as consumer groups use them.
+    pub fn topic_image(&self) -> TopicImage {
+        let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+        let by_name =
+            topics.by_name.values().map(|t| (t.name.to_string(), (t.id, t.partitions.len() as i32))).collect();
+        TopicImage { by_name }
     }
 
     /// Checks a topic creation without performing it; returns the resolved

@@ -25,6 +25,7 @@ use crate::cluster::Cluster;
 use crate::config::BrokerConfig;
 use crate::groups::classic::GroupSettings;
 use crate::groups::consumer::ConsumerSettings;
+use crate::groups::coordinator::TopicSource;
 use crate::groups::retention::RetentionSettings;
 use crate::groups::{CoordinatorSettings, GroupCoordinator};
 use crate::handlers::Context;
@@ -68,7 +69,9 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Running> {
     };
     let replicator = Arc::new(Replicator::start(config.node_id, store, policy).await?);
     let cluster = Cluster::open(Arc::clone(&config), Arc::clone(&replicator)).await?;
-    let groups = GroupCoordinator::open(Arc::clone(&replicator), coordinator_settings(&config)).await?;
+    let topic_source = Arc::clone(&cluster);
+    let topics: TopicSource = Arc::new(move || topic_source.topic_image());
+    let groups = GroupCoordinator::open(Arc::clone(&replicator), coordinator_settings(&config), topics).await?;
     let metrics = Metrics::new()?;
     let http_address = match http_listener {
         Some(http) => {
@@ -99,6 +102,7 @@ fn coordinator_settings(config: &BrokerConfig) -> CoordinatorSettings {
             heartbeat_interval_ms: groups.consumer_heartbeat_interval_ms,
             max_size: groups.consumer_max_size,
         },
+        migration_policy: groups.consumer_migration_policy,
         shard_count: groups.shard_count,
         retention: RetentionSettings {
             retention_ms: groups.offsets_retention_ms,

@@ -187,6 +187,15 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     ),
     def("group.consumer.max.size", "2147483647", Int, Some(1), "Most members one KIP-848 consumer group may have."),
     def(
+        "group.consumer.migration.policy",
+        "bidirectional",
+        Choice(&["disabled", "upgrade", "downgrade", "bidirectional"]),
+        None,
+        "Online conversion between classic and consumer groups: upgrade (a classic group becomes a consumer \
+         group when a consumer-protocol member joins), downgrade (back, once only classic members remain), both, \
+         or neither.",
+    ),
+    def(
         "offsets.retention.minutes",
         "10080",
         Int,

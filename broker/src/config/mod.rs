@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use definitions::{broker_def, BROKER_CONFIGS, NOT_APPLICABLE};
 
+use crate::groups::mixed::MigrationPolicy;
+
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -78,6 +80,7 @@ pub struct GroupConfig {
     pub consumer_session_timeout_ms: i32,
     pub consumer_heartbeat_interval_ms: i32,
     pub consumer_max_size: usize,
+    pub consumer_migration_policy: MigrationPolicy,
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval_ms: u64,
 }
@@ -159,6 +162,9 @@ impl BrokerConfig {
                 consumer_session_timeout_ms: int("group.consumer.session.timeout.ms") as i32,
                 consumer_heartbeat_interval_ms: int("group.consumer.heartbeat.interval.ms") as i32,
                 consumer_max_size: int("group.consumer.max.size") as usize,
+                // Validated against the same names by the definition's Choice.
+                consumer_migration_policy: MigrationPolicy::parse(get("group.consumer.migration.policy"))
+                    .unwrap_or(MigrationPolicy::Bidirectional),
                 offsets_retention_ms: int("offsets.retention.minutes").saturating_mul(60_000),
                 offsets_retention_check_interval_ms: int("offsets.retention.check.interval.ms") as u64,
             },

@@ -393,6 +393,26 @@ impl ClassicGroup {
         self.members.iter().map(|m| i64::from(m.rebalance_timeout_ms)).max().unwrap_or(0)
     }
 
+    /// Starts a rebalance: every member must rejoin (used after an online
+    /// downgrade from a consumer group).
+    pub fn request_rebalance(&mut self, now_ms: i64, settings: &GroupSettings, out: &mut Vec<Action>) {
+        self.prepare_rebalance(now_ms, settings, out);
+    }
+
+    /// Answers every waiting JoinGroup and SyncGroup with `error` (the
+    /// group is about to become a consumer group: an online upgrade).
+    pub fn abort_waiting(&mut self, error: ResponseError, out: &mut Vec<Action>) {
+        for member in &mut self.members {
+            if let Some(waiter) = member.pending_join.take() {
+                out.push(Action::Join(waiter, JoinOutcome::error(error, &member.id)));
+            }
+            // The assignment stays: it is what the member owns now.
+            if let Some(waiter) = member.pending_sync.take() {
+                out.push(Action::Sync(waiter, SyncOutcome::error(error)));
+            }
+        }
+    }
+
     fn prepare_rebalance(&mut self, now_ms: i64, settings: &GroupSettings, out: &mut Vec<Action>) {
         if self.state == GroupState::CompletingRebalance {
             self.fail_pending_syncs(ResponseError::RebalanceInProgress, out);

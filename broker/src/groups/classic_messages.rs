@@ -90,8 +90,13 @@ pub struct JoinOutcome {
 
 impl JoinOutcome {
     pub fn error(error: ResponseError, member_id: &str) -> Self {
+        Self { error: Some(error), ..Self::error_free(member_id) }
+    }
+
+    /// An answer without error and without a generation yet, to fill in.
+    pub fn error_free(member_id: &str) -> Self {
         Self {
-            error: Some(error),
+            error: None,
             generation_id: -1,
             protocol_type: None,
             protocol_name: None,

@@ -14,6 +14,7 @@ use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use super::assignor::{self, AssignorMember, Target, TopicPartition};
+pub use super::mixed::ClassicMembership;
 
 /// The topics a heartbeat may subscribe to: name to (id, partition count).
 #[derive(Debug, Clone, Default)]
@@ -69,6 +70,9 @@ pub struct ConsumerMember {
     pub left_static: bool,
     pub session_deadline_ms: i64,
     pub revocation_deadline_ms: Option<i64>,
+    /// Set for a member that speaks the classic protocol (JoinGroup and
+    /// SyncGroup) in this group (`mixed.rs`).
+    pub classic: Option<ClassicMembership>,
 }
 
 /// Broker settings for consumer groups (Kafka's `group.consumer.*`).
@@ -251,6 +255,7 @@ impl ConsumerGroup {
                 left_static: false,
                 session_deadline_ms: now_ms + i64::from(settings.session_timeout_ms),
                 revocation_deadline_ms: None,
+                classic: None,
             },
         );
         self.group_epoch += 1;
@@ -311,7 +316,7 @@ impl ConsumerGroup {
     }
 
     /// Moves the group epoch when a subscribed topic appeared, vanished or grew.
-    fn refresh_subscriptions(&mut self, image: &TopicImage) {
+    pub(super) fn refresh_subscriptions(&mut self, image: &TopicImage) {
         let mut all = BTreeMap::new();
         for member in self.members.values() {
             all.extend(Self::subscribed_topics(member, image));
@@ -335,7 +340,7 @@ impl ConsumerGroup {
         best.filter(|name| votes.contains_key(**name)).map_or(assignor::UNIFORM, |name| name).to_owned()
     }
 
-    fn compute_target(&mut self, image: &TopicImage) {
+    pub(super) fn compute_target(&mut self, image: &TopicImage) {
         self.assignor = self.select_assignor();
         let empty = BTreeSet::new();
         let inputs: Vec<AssignorMember<'_>> = self
@@ -352,7 +357,7 @@ impl ConsumerGroup {
     }
 
     /// Whether another member than `member_id` still owns the partition.
-    fn owned_elsewhere(&self, member_id: &str, tp: &TopicPartition) -> bool {
+    pub(super) fn owned_elsewhere(&self, member_id: &str, tp: &TopicPartition) -> bool {
         self.members
             .values()
             .any(|m| m.id != member_id && (m.assigned.contains(tp) || m.pending_revocation.contains(tp)))
@@ -360,7 +365,7 @@ impl ConsumerGroup {
 
     /// Moves one member towards its target (Kafka's reconciliation): first
     /// it revokes what its target lost, then it gets what is free.
-    fn reconcile(&mut self, member_id: &str, owned: Option<&[TopicPartition]>, now_ms: i64) {
+    pub(super) fn reconcile(&mut self, member_id: &str, owned: Option<&[TopicPartition]>, now_ms: i64) {
         let target_epoch = self.assignment_epoch;
         let target = self.target.get(member_id).cloned().unwrap_or_default();
         let Some(member) = self.members.get(member_id) else { return };
@@ -412,7 +417,13 @@ impl ConsumerGroup {
     }
 
     pub fn next_deadline_ms(&self) -> Option<i64> {
-        self.members.values().flat_map(|m| std::iter::once(m.session_deadline_ms).chain(m.revocation_deadline_ms)).min()
+        self.members
+            .values()
+            .flat_map(|m| {
+                let classic = m.classic.as_ref().and_then(|c| c.deadline_ms);
+                std::iter::once(m.session_deadline_ms).chain(m.revocation_deadline_ms).chain(classic)
+            })
+            .min()
     }
 
     /// Removes members whose session expired or who did not revoke in
@@ -420,9 +431,12 @@ impl ConsumerGroup {
     pub fn tick(&mut self, now_ms: i64) -> bool {
         let before = self.members.len();
         self.members.retain(|id, m| {
-            let expired = m.session_deadline_ms <= now_ms || m.revocation_deadline_ms.is_some_and(|d| d <= now_ms);
+            let passed = |deadline: Option<i64>| deadline.is_some_and(|d| d <= now_ms);
+            let classic_deadline = m.classic.as_ref().and_then(|c| c.deadline_ms);
+            let expired =
+                m.session_deadline_ms <= now_ms || passed(m.revocation_deadline_ms) || passed(classic_deadline);
             if expired {
-                tracing::info!(member = %id, "consumer group member removed (session or revocation timeout)");
+                tracing::info!(member = %id, "consumer group member removed (session, revocation, join or sync timeout)");
             }
             !expired
         });

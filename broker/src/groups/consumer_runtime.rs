@@ -35,9 +35,11 @@ impl GroupCoordinator {
         self.consumer_settings.heartbeat_interval_ms
     }
 
-    /// One ConsumerGroupHeartbeat. A classic group with members cannot take
-    /// consumer-protocol members (mixed groups are not supported yet); an
-    /// empty one becomes a consumer group, keeping its offsets.
+    /// One ConsumerGroupHeartbeat. A joining member converts a classic
+    /// group with members into a consumer group (online upgrade, when the
+    /// migration policy allows); an empty classic group simply becomes one,
+    /// keeping its offsets. When the last consumer-protocol member leaves a
+    /// mixed group, it may go back to classic (`after_consumer_change`).
     pub async fn consumer_heartbeat(
         &self,
         group_id: &str,
@@ -49,33 +51,36 @@ impl GroupCoordinator {
         })?;
         let shard = self.shard(group_id);
         self.ensure_open(shard).await.map_err(|e| (e, "The coordinator shard is not available.".to_owned()))?;
-        let (outcome, write) = {
+        let (result, completion) = {
             let mut state = shard.lock();
+            let state = &mut *state;
             let now = self.now_ms();
             let group = state.groups.entry(group_id.to_owned()).or_default();
+            let mut aborted = Vec::new();
             if group.consumer.is_none() {
-                if !group.classic.is_empty() {
-                    return Err((
-                        ResponseError::GroupIdNotFound,
-                        format!(
-                            "Group {group_id} is a classic group with members; mixed groups are not supported yet."
-                        ),
-                    ));
+                if !group.classic.is_empty() && request.member_epoch == 0 {
+                    aborted = self.upgrade(shard, group_id, group, image, now)?;
+                } else if !group.classic.is_empty() {
+                    return Err((ResponseError::GroupIdNotFound, format!("Group {group_id} is not a consumer group.")));
+                } else {
+                    group.consumer = Some(ConsumerGroup::default());
                 }
-                group.consumer = Some(ConsumerGroup::default());
             }
             let consumer = group.consumer.as_mut().ok_or((ResponseError::UnknownServerError, String::new()))?;
-            let (outcome, changed) = consumer.heartbeat(request, now, image, &self.consumer_settings)?;
-            let write = changed.then(|| self.persist_consumer(shard, group_id, consumer));
-            shard.rearm(group.next_deadline_ms());
-            (outcome, write)
+            let result = consumer.heartbeat(request, now, image, &self.consumer_settings);
+            let mut completion = self.take_actions(shard, state, group_id, aborted);
+            if let (Ok((_, true)), Some(group)) = (&result, state.groups.get_mut(group_id)) {
+                completion.writes.extend(self.after_consumer_change(shard, group_id, group, now).writes);
+            }
+            (result, completion)
         };
-        if let Some(write) = write {
-            write.await.map_err(|error| {
-                tracing::warn!(%error, group_id, "consumer group write failed");
-                (ResponseError::CoordinatorNotAvailable, "The group state could not be written.".to_owned())
-            })?;
-        }
+        // Answers requests an upgrade aborted even when this one is refused.
+        let written = completion.finish().await;
+        let (outcome, _) = result?;
+        written.map_err(|error| {
+            tracing::warn!(?error, group_id, "consumer group write failed");
+            (ResponseError::CoordinatorNotAvailable, "The group state could not be written.".to_owned())
+        })?;
         Ok(outcome)
     }
 

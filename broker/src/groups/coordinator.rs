@@ -26,7 +26,8 @@ use tokio::sync::{oneshot, Notify};
 use super::classic::{
     Action, ClassicGroup, GroupSettings, GroupState, JoinOutcome, JoinRequest, SyncOutcome, SyncRequest, WaiterId,
 };
-use super::consumer::{compile_regex, ConsumerGroup, ConsumerSettings};
+use super::consumer::{compile_regex, ConsumerGroup, ConsumerSettings, TopicImage};
+use super::mixed::MigrationPolicy;
 use super::records::{self, CommittedOffset, RecordKey};
 use super::retention::{run_expiry, RetentionSettings};
 
@@ -37,6 +38,9 @@ const META_SHARD_COUNT: &str = "coordinator.shards";
 pub const MAX_GROUP_ID_BYTES: usize = 1024;
 
 pub(super) type Write = Pin<Box<dyn Future<Output = Result<(), ReplicationError>> + Send>>;
+
+/// Where the coordinator reads the current topics from.
+pub type TopicSource = Arc<dyn Fn() -> TopicImage + Send + Sync>;
 
 /// A group: classic protocol state, or (KIP-848) consumer protocol state
 /// when `consumer` is set, and its committed offsets.
@@ -122,12 +126,16 @@ impl Shard {
 /// then answer (a failed write turns answers into retriable errors).
 #[must_use]
 pub(super) struct Completion {
-    writes: Vec<Write>,
+    pub(super) writes: Vec<Write>,
     replies: Vec<Reply>,
 }
 
 impl Completion {
-    async fn finish(self) -> Result<(), ResponseError> {
+    pub(super) fn from_writes(writes: Vec<Write>) -> Self {
+        Self { writes, replies: Vec::new() }
+    }
+
+    pub(super) async fn finish(self) -> Result<(), ResponseError> {
         let mut failed = false;
         for write in self.writes {
             if let Err(error) = write.await {
@@ -137,6 +145,9 @@ impl Completion {
         }
         for reply in self.replies {
             match reply {
+                Reply::Join(sender, outcome) if failed => {
+                    let _ = sender.send(JoinOutcome::error(ResponseError::CoordinatorNotAvailable, &outcome.member_id));
+                }
                 Reply::Join(sender, outcome) => {
                     let _ = sender.send(outcome);
                 }
@@ -199,6 +210,7 @@ pub struct MemberDescription {
 pub struct CoordinatorSettings {
     pub groups: GroupSettings,
     pub consumer: ConsumerSettings,
+    pub migration_policy: MigrationPolicy,
     pub shard_count: u32,
     pub offset_metadata_max_bytes: usize,
     pub retention: RetentionSettings,
@@ -206,8 +218,12 @@ pub struct CoordinatorSettings {
 
 pub struct GroupCoordinator {
     pub(super) replicator: Arc<Replicator>,
-    settings: GroupSettings,
+    pub(super) settings: GroupSettings,
     pub(super) consumer_settings: ConsumerSettings,
+    pub(super) migration_policy: MigrationPolicy,
+    /// The topics as the cluster knows them now (mixed groups translate
+    /// between the topic names of the classic protocol and topic ids).
+    pub(super) topics: TopicSource,
     offset_metadata_max_bytes: usize,
     shards: Vec<Arc<Shard>>,
     next_waiter: AtomicU64,
@@ -253,7 +269,11 @@ impl GroupCoordinator {
     /// persisted groups and offsets, and starts the shard timers. Shards
     /// never used stay closed until a group first needs one, which keeps
     /// start-up fast (an open group costs a barrier write).
-    pub async fn open(replicator: Arc<Replicator>, settings: CoordinatorSettings) -> Result<Arc<Self>, StorageError> {
+    pub async fn open(
+        replicator: Arc<Replicator>,
+        settings: CoordinatorSettings,
+        topics: TopicSource,
+    ) -> Result<Arc<Self>, StorageError> {
         let shard_count = Self::shard_count(&replicator, settings.shard_count).await?;
         let store = Arc::clone(replicator.store());
         let mut in_use = Vec::new();
@@ -296,6 +316,8 @@ impl GroupCoordinator {
             replicator,
             settings: settings.groups,
             consumer_settings: settings.consumer,
+            migration_policy: settings.migration_policy,
+            topics,
             offset_metadata_max_bytes: settings.offset_metadata_max_bytes,
             shards,
             next_waiter: AtomicU64::new(1),
@@ -364,7 +386,13 @@ impl GroupCoordinator {
 
     /// Runs the actions of one group's event with the shard lock held:
     /// queues writes (in order, so they commit in order) and collects answers.
-    fn take_actions(&self, shard: &Shard, state: &mut ShardState, group_id: &str, actions: Vec<Action>) -> Completion {
+    pub(super) fn take_actions(
+        &self,
+        shard: &Shard,
+        state: &mut ShardState,
+        group_id: &str,
+        actions: Vec<Action>,
+    ) -> Completion {
         let mut completion = Completion { writes: Vec::new(), replies: Vec::new() };
         for action in actions {
             match action {
@@ -410,25 +438,37 @@ impl GroupCoordinator {
             let now = self.now_ms();
             let group = state.groups.entry(group_id.to_owned()).or_default();
             if group.consumer.as_ref().is_some_and(|c| !c.members.is_empty()) {
-                // Mixed groups (classic members in a KIP-848 group) are not supported yet.
-                return JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &member_id);
+                let (outcome, write) = self.join_consumer_group(shard, group_id, group, &request, now);
+                Completion { writes: write.into_iter().collect(), replies: vec![Reply::Join(sender, outcome)] }
+            } else {
+                self.join_classic_group(shard, &mut state, group_id, request, sender, now)
             }
-            if group.consumer.take().is_some() {
-                // An empty consumer-protocol group becomes a classic one. The
-                // delete is queued now; its future only reports the commit.
-                let op = WriteOp::DeleteCoordinatorRecord {
-                    shard: shard.number,
-                    key: records::consumer_group_key(group_id),
-                };
-                drop(self.replicator.propose(shard.raft_group, vec![op]));
-            }
-            let (waiter, mut actions) = (request.waiter, Vec::new());
-            group.classic.join(request, now, &self.settings, &mut actions);
-            state.waiters.insert(waiter, Waiter::Join(sender));
-            self.take_actions(shard, &mut state, group_id, actions)
         };
         let _ = completion.finish().await;
         receiver.await.unwrap_or_else(|_| JoinOutcome::error(ResponseError::CoordinatorNotAvailable, &member_id))
+    }
+
+    fn join_classic_group(
+        &self,
+        shard: &Shard,
+        state: &mut ShardState,
+        group_id: &str,
+        request: JoinRequest,
+        sender: oneshot::Sender<JoinOutcome>,
+        now: i64,
+    ) -> Completion {
+        let group = state.groups.entry(group_id.to_owned()).or_default();
+        if group.consumer.take().is_some() {
+            // An empty consumer-protocol group becomes a classic one. The
+            // delete is queued now; its future only reports the commit.
+            let op =
+                WriteOp::DeleteCoordinatorRecord { shard: shard.number, key: records::consumer_group_key(group_id) };
+            drop(self.replicator.propose(shard.raft_group, vec![op]));
+        }
+        let (waiter, mut actions) = (request.waiter, Vec::new());
+        group.classic.join(request, now, &self.settings, &mut actions);
+        state.waiters.insert(waiter, Waiter::Join(sender));
+        self.take_actions(shard, state, group_id, actions)
     }
 
     pub async fn sync(&self, group_id: &str, mut request: SyncRequest) -> SyncOutcome {
@@ -445,6 +485,11 @@ impl GroupCoordinator {
             let Some(group) = state.groups.get_mut(group_id) else {
                 return SyncOutcome::error(ResponseError::UnknownMemberId);
             };
+            if let Some(consumer) = group.consumer.as_mut() {
+                let outcome = consumer.classic_sync(&request, now, &(self.topics)());
+                shard.rearm(group.next_deadline_ms());
+                return outcome.unwrap_or_else(SyncOutcome::error);
+            }
             state.waiters.insert(request.waiter, Waiter::Sync(sender));
             let mut actions = Vec::new();
             group.classic.sync(request, now, &mut actions);
@@ -464,7 +509,10 @@ impl GroupCoordinator {
         validate_group_id(group_id)?;
         let mut state = self.shard(group_id).lock();
         let group = state.groups.get_mut(group_id).ok_or(ResponseError::UnknownMemberId)?;
-        group.classic.heartbeat(member_id, instance_id, generation, self.now_ms())
+        match group.consumer.as_mut() {
+            Some(consumer) => consumer.classic_heartbeat(member_id, instance_id, generation, self.now_ms()),
+            None => group.classic.heartbeat(member_id, instance_id, generation, self.now_ms()),
+        }
     }
 
     /// Removes members; per-member results, or a group-level error.
@@ -479,9 +527,13 @@ impl GroupCoordinator {
             let mut state = shard.lock();
             let now = self.now_ms();
             let group = state.groups.get_mut(group_id).ok_or(ResponseError::UnknownMemberId)?;
-            let mut actions = Vec::new();
-            let results = group.classic.leave(leaving, now, &self.settings, &mut actions);
-            (results, self.take_actions(shard, &mut state, group_id, actions))
+            if group.consumer.is_some() {
+                self.leave_consumer_group(shard, group_id, group, leaving, now)
+            } else {
+                let mut actions = Vec::new();
+                let results = group.classic.leave(leaving, now, &self.settings, &mut actions);
+                (results, self.take_actions(shard, &mut state, group_id, actions))
+            }
         };
         completion.finish().await?;
         Ok(results)
@@ -510,7 +562,7 @@ impl GroupCoordinator {
             };
             let member = (committer.member_id.as_str(), committer.instance_id.as_deref());
             match &group.consumer {
-                Some(consumer) => consumer.validate_member_epoch(member.0, committer.generation)?,
+                Some(consumer) => consumer.validate_commit(member.0, committer.generation)?,
                 None => group.classic.validate_commit(member.0, member.1, committer.generation, now)?,
             }
             let mut ops = Vec::new();
@@ -714,8 +766,7 @@ impl GroupCoordinator {
                 match group.consumer.as_mut() {
                     Some(consumer) => {
                         if consumer.tick(now) {
-                            let write = self.persist_consumer(shard, &group_id, consumer);
-                            completions.push(Completion { writes: vec![write], replies: Vec::new() });
+                            completions.push(self.after_consumer_change(shard, &group_id, group, now));
                         }
                         continue;
                     }

@@ -8,6 +8,9 @@ mod classic_messages;
 pub mod consumer;
 pub mod consumer_runtime;
 pub mod coordinator;
+pub mod embedded;
+pub mod mixed;
+mod mixed_runtime;
 pub mod records;
 pub mod retention;
 

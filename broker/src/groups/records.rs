@@ -6,7 +6,8 @@
 //!   assignments;
 //! - consumer (KIP-848) group: key `[3][group id]`, value: group and
 //!   assignment epochs, assignor, target assignment, members with their
-//!   subscriptions, epochs and reconciliation state;
+//!   subscriptions, epochs and reconciliation state, and for classic
+//!   members of a mixed group their session timeout and protocols (V1);
 //! - committed offset: key `[2][u16 len][group id][u16 len][topic][i32 partition]`,
 //!   value: offset, leader epoch, commit time, metadata.
 //!
@@ -21,12 +22,14 @@ use uuid::Uuid;
 
 use super::assignor::TopicPartition;
 use super::classic::{ClassicGroup, Member, Protocol};
-use super::consumer::{ConsumerGroup, ConsumerMember, MemberState};
+use super::consumer::{ClassicMembership, ConsumerGroup, ConsumerMember, MemberState};
 
 const GROUP_KEY: u8 = 1;
 const OFFSET_KEY: u8 = 2;
 const CONSUMER_GROUP_KEY: u8 = 3;
 const FORMAT_V0: u8 = 0;
+/// Consumer groups: V0 plus each member's classic-protocol metadata.
+const FORMAT_V1: u8 = 1;
 
 /// A committed offset as Kafka's OffsetFetch reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,11 +123,7 @@ pub fn encode_group(group: &ClassicGroup) -> Vec<u8> {
         put_str(&mut value, &member.client_host);
         value.put_i32(member.session_timeout_ms);
         value.put_i32(member.rebalance_timeout_ms);
-        value.put_u32(member.protocols.len() as u32);
-        for protocol in &member.protocols {
-            put_str(&mut value, &protocol.name);
-            put_bytes(&mut value, &protocol.metadata);
-        }
+        put_protocols(&mut value, &member.protocols);
         put_bytes(&mut value, &member.assignment);
     }
     value
@@ -151,18 +150,14 @@ fn decode_member(reader: &mut Reader<'_>, now_ms: i64) -> Option<Member> {
     let instance_id = reader.opt_str()?;
     let client = (reader.str()?, reader.str()?);
     let timeouts = (reader.i32()?, reader.i32()?);
-    let count = reader.u32()? as usize;
-    let mut protocols = Vec::with_capacity(count.min(reader.remaining()));
-    for _ in 0..count {
-        protocols.push(Protocol { name: reader.str()?, metadata: reader.bytes()? });
-    }
+    let protocols = reader.protocols()?;
     let assignment = reader.bytes()?;
     Some(Member::restored(id, instance_id, client, timeouts, protocols, assignment, now_ms))
 }
 
 pub fn encode_consumer_group(group: &ConsumerGroup) -> Vec<u8> {
     let mut value = Vec::new();
-    value.put_u8(FORMAT_V0);
+    value.put_u8(FORMAT_V1);
     value.put_i32(group.group_epoch);
     value.put_i32(group.assignment_epoch);
     put_str(&mut value, &group.assignor);
@@ -189,15 +184,32 @@ pub fn encode_consumer_group(group: &ConsumerGroup) -> Vec<u8> {
         put_partitions(&mut value, &member.assigned);
         put_partitions(&mut value, &member.pending_revocation);
         value.put_u8(u8::from(member.left_static));
+        match &member.classic {
+            None => value.put_u8(0),
+            Some(classic) => {
+                value.put_u8(1);
+                value.put_i32(classic.session_timeout_ms);
+                put_protocols(&mut value, &classic.protocols);
+            }
+        }
     }
     value
+}
+
+fn put_protocols(out: &mut Vec<u8>, protocols: &[Protocol]) {
+    out.put_u32(protocols.len() as u32);
+    for protocol in protocols {
+        put_str(out, &protocol.name);
+        put_bytes(out, &protocol.metadata);
+    }
 }
 
 /// Restores a persisted consumer group; sessions (and any revocation
 /// deadline) start over at `session_deadline_ms`.
 pub fn decode_consumer_group(value: &[u8], session_deadline_ms: i64) -> Option<ConsumerGroup> {
     let mut reader = Reader { source: value, at: 0 };
-    (reader.u8()? == FORMAT_V0).then_some(())?;
+    let format = reader.u8()?;
+    (format == FORMAT_V0 || format == FORMAT_V1).then_some(())?;
     let group_epoch = reader.i32()?;
     let assignment_epoch = reader.i32()?;
     let assignor = reader.str()?;
@@ -207,13 +219,13 @@ pub fn decode_consumer_group(value: &[u8], session_deadline_ms: i64) -> Option<C
     }
     let mut members = BTreeMap::new();
     for _ in 0..reader.u32()? {
-        let member = decode_consumer_member(&mut reader, session_deadline_ms)?;
+        let member = decode_consumer_member(&mut reader, format, session_deadline_ms)?;
         members.insert(member.id.clone(), member);
     }
     reader.at_end().then(|| ConsumerGroup::restored(group_epoch, assignment_epoch, assignor, target, members))
 }
 
-fn decode_consumer_member(reader: &mut Reader<'_>, session_deadline_ms: i64) -> Option<ConsumerMember> {
+fn decode_consumer_member(reader: &mut Reader<'_>, format: u8, session_deadline_ms: i64) -> Option<ConsumerMember> {
     let id = reader.str()?;
     let instance_id = reader.opt_str()?;
     let rack_id = reader.opt_str()?;
@@ -233,6 +245,17 @@ fn decode_consumer_member(reader: &mut Reader<'_>, session_deadline_ms: i64) -> 
     let pending_revocation = reader.partitions()?;
     let left_static = reader.u8()? != 0;
     let revocation_deadline_ms = (!pending_revocation.is_empty()).then_some(session_deadline_ms);
+    let classic = match format {
+        FORMAT_V0 => None,
+        _ => match reader.u8()? {
+            0 => None,
+            _ => Some(ClassicMembership {
+                session_timeout_ms: reader.i32()?,
+                protocols: reader.protocols()?,
+                deadline_ms: None,
+            }),
+        },
+    };
     Some(ConsumerMember {
         id,
         instance_id,
@@ -251,6 +274,7 @@ fn decode_consumer_member(reader: &mut Reader<'_>, session_deadline_ms: i64) -> 
         left_static,
         session_deadline_ms,
         revocation_deadline_ms,
+        classic,
     })
 }
 
@@ -337,6 +361,15 @@ impl Reader<'_> {
         }
         Some(partitions)
     }
+    fn protocols(&mut self) -> Option<Vec<Protocol>> {
+        let count = self.u32()? as usize;
+        let mut protocols = Vec::with_capacity(count.min(self.remaining()));
+        for _ in 0..count {
+            protocols.push(Protocol { name: self.str()?, metadata: self.bytes()? });
+        }
+        Some(protocols)
+    }
+
     fn opt_str(&mut self) -> Option<Option<String>> {
         match self.u8()? {
             0 => Some(None),
@@ -406,6 +439,11 @@ mod tests {
                 left_static: false,
                 session_deadline_ms: 0,
                 revocation_deadline_ms: None,
+                classic: Some(ClassicMembership {
+                    session_timeout_ms: 10_000,
+                    protocols: vec![Protocol { name: "range".to_owned(), metadata: Bytes::from_static(b"sub") }],
+                    deadline_ms: None,
+                }),
             },
         );
         let value = encode_consumer_group(&group);

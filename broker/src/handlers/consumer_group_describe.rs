@@ -63,7 +63,8 @@ fn describe(ctx: &Context, group_id: GroupId, version: i16) -> DescribedGroup {
                     member.assignment = wire_assignment(ctx, &m.assigned);
                     member.target_assignment = wire_assignment(ctx, &target);
                     if version >= 1 {
-                        member.member_type = 1;
+                        // KIP-1099: 0 for a classic member of a mixed group, 1 for a consumer one.
+                        member.member_type = if m.classic.is_some() { 0 } else { 1 };
                     }
                     member
                 })

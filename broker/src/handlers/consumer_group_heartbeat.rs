@@ -12,14 +12,7 @@ use uuid::Uuid;
 
 use super::{str_bytes, Context};
 use crate::groups::assignor::TopicPartition;
-use crate::groups::consumer::{HeartbeatRequest, TopicImage};
-
-/// The topics heartbeats may subscribe to, as the coordinator needs them.
-fn topic_image(ctx: &Context) -> TopicImage {
-    let by_name =
-        ctx.cluster.topics().into_iter().map(|t| (t.name.to_string(), (t.id, t.partitions.len() as i32))).collect();
-    TopicImage { by_name }
-}
+use crate::groups::consumer::HeartbeatRequest;
 
 fn wire_assignment(partitions: &BTreeSet<TopicPartition>) -> Assignment {
     let mut assignment = Assignment::default();
@@ -65,7 +58,7 @@ pub(super) async fn handle(
     };
     let mut response = ConsumerGroupHeartbeatResponse::default();
     response.member_id = Some(str_bytes(member_id));
-    match ctx.groups.consumer_heartbeat(&request.group_id, heartbeat, &topic_image(ctx)).await {
+    match ctx.groups.consumer_heartbeat(&request.group_id, heartbeat, &ctx.cluster.topic_image()).await {
         Ok(outcome) => {
             response.member_epoch = outcome.member_epoch;
             response.heartbeat_interval_ms = ctx.groups.consumer_heartbeat_interval_ms();

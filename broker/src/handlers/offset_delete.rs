@@ -5,25 +5,10 @@
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
-use kafka_protocol::messages::{ConsumerProtocolSubscription, OffsetDeleteRequest, OffsetDeleteResponse};
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::Context;
-
-/// Whether a consumer-protocol subscription (version-prefixed) names `topic`.
-/// Undecodable metadata counts as subscribed: keeping offsets is the safe side.
-fn subscribes_to(metadata: &Bytes, topic: &str) -> bool {
-    let mut buf = metadata.clone();
-    if buf.len() < 2 {
-        return false;
-    }
-    let version = i16::from_be_bytes([buf[0], buf[1]]);
-    let _ = bytes::Buf::get_i16(&mut buf);
-    match ConsumerProtocolSubscription::decode(&mut buf, version.clamp(0, 3)) {
-        Ok(subscription) => subscription.topics.iter().any(|t| &**t == topic),
-        Err(_) => true,
-    }
-}
+use crate::groups::embedded::subscribes_to;
 
 pub(super) async fn handle(ctx: &Context, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let mut response = OffsetDeleteResponse::default();
