@@ -3,8 +3,7 @@
 //! Java console consumer and `kafka-consumer-groups`; committed offsets and
 //! groups across a `kill -9` restart; Kafka's error codes for bad requests.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
@@ -12,6 +11,7 @@ use kafka_protocol::messages::{
     ApiKey, HeartbeatRequest, JoinGroupRequest, OffsetCommitRequest, RequestKind, ResponseKind, SyncGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
+use skein_integration_tests::console::{kafka, member_assignments, produce_lines, ConsoleMembers};
 use skein_integration_tests::wire::WireClient;
 use skein_integration_tests::{repo_root, run_ok, tool, Skein};
 
@@ -56,30 +56,6 @@ fn a_static_member_restarting_within_its_session_keeps_its_partitions_without_a_
     );
     assert!(out.contains("\"ok\": true"), "{out}");
     eprintln!("static membership: {out}");
-}
-
-fn kafka(skein: &Skein, name: &str) -> Command {
-    let mut command = Command::new(tool(&format!("bin/{name}")));
-    command.arg("--bootstrap-server").arg(skein.bootstrap());
-    command
-}
-
-/// Produces `line-<i>` keyed by `k<i>`, so that lines spread over every
-/// partition (keyless records would stick to one partition per batch).
-fn produce_lines(skein: &Skein, topic: &str, lines: std::ops::Range<i32>) {
-    let mut producer = kafka(skein, "kafka-console-producer")
-        .args(["--topic", topic, "--property", "parse.key=true", "--property", "key.separator=:"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("console producer starts");
-    {
-        let mut stdin = producer.stdin.take().expect("stdin");
-        for i in lines {
-            writeln!(stdin, "k{i}:line-{i}").expect("write");
-        }
-    }
-    assert!(producer.wait().expect("exits").success());
 }
 
 fn consume_in_group(skein: &Skein, topic: &str, group: &str, count: usize) -> Vec<String> {
@@ -236,79 +212,6 @@ fn bad_group_requests_get_kafkas_error_codes() {
     }
     assert_eq!(commit(&mut client, 1, "known"), 0);
     assert!(skein.log().contains("skein is ready"), "the broker stayed up");
-}
-
-/// Console consumers of one group, each printing to its own file.
-struct ConsoleMembers {
-    children: Vec<std::process::Child>,
-    outputs: Vec<std::path::PathBuf>,
-    _dir: tempfile::TempDir,
-}
-
-impl ConsoleMembers {
-    /// `properties` are consumer properties (`group.protocol=...` and such).
-    fn start(skein: &Skein, topic: &str, group: &str, count: usize, properties: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut children = Vec::new();
-        let mut outputs = Vec::new();
-        for i in 0..count {
-            let path = dir.path().join(format!("member-{i}.out"));
-            let file = std::fs::File::create(&path).expect("output file");
-            let child = kafka(skein, "kafka-console-consumer")
-                .args(["--topic", topic, "--group", group, "--from-beginning", "--timeout-ms", "120000"])
-                .args(properties.iter().flat_map(|p| ["--consumer-property", p]))
-                .stdout(file)
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("console consumer starts");
-            children.push(child);
-            outputs.push(path);
-        }
-        Self { children, outputs, _dir: dir }
-    }
-
-    /// Distinct lines printed by all members so far.
-    fn consumed(&self) -> std::collections::BTreeSet<String> {
-        self.outputs
-            .iter()
-            .flat_map(|p| std::fs::read_to_string(p).unwrap_or_default().lines().map(str::to_owned).collect::<Vec<_>>())
-            .collect()
-    }
-
-    fn wait_for(&self, lines: usize, what: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(90);
-        while self.consumed().len() < lines {
-            assert!(std::time::Instant::now() < deadline, "{what}: {} of {lines} lines", self.consumed().len());
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for ConsoleMembers {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The partitions each member owns, from `kafka-consumer-groups --describe
-/// --members --verbose`: the assignment is written `topic:0,1,2` for
-/// KIP-848 groups and `topic(0,1,2)` for classic ones.
-fn member_assignments(skein: &Skein, group: &str, topic: &str) -> Vec<Vec<i32>> {
-    let out = run_ok(
-        kafka(skein, "kafka-consumer-groups").args(["--describe", "--group", group, "--members", "--verbose"]),
-        TIMEOUT,
-    );
-    out.lines()
-        .filter(|line| line.starts_with(group))
-        .map(|line| {
-            let assignment = line.split_whitespace().find(|c| c.starts_with(topic)).unwrap_or_default();
-            let partitions = assignment.get(topic.len()..).unwrap_or_default();
-            partitions.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse().ok()).collect()
-        })
-        .collect()
 }
 
 #[test]

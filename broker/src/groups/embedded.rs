@@ -140,13 +140,14 @@ mod tests {
             .collect();
         let mut out = BytesMut::new();
         out.put_i16(version);
-        subscription.encode(&mut out, version).unwrap();
+        subscription.encode(&mut out, version).expect("test step succeeds");
         out.freeze()
     }
 
     #[test]
     fn subscriptions_decode_with_owned_partitions() {
-        let decoded = decode_subscription(&subscription_bytes(1, &["a", "b"], &[("a", 2)])).unwrap();
+        let decoded =
+            decode_subscription(&subscription_bytes(1, &["a", "b"], &[("a", 2)])).expect("test step succeeds");
         assert_eq!(decoded.topics, vec!["a", "b"]);
         assert_eq!(decoded.owned, vec![("a".to_owned(), 2)]);
         assert_eq!(to_ids(&decoded.owned, &image()), vec![(Uuid::from_u128(1), 2)]);
@@ -162,7 +163,7 @@ mod tests {
             [(Uuid::from_u128(1), 0), (Uuid::from_u128(1), 2), (Uuid::from_u128(2), 0), (Uuid::from_u128(9), 0)].into();
         let encoded = encode_assignment(&partitions, 3, &image());
         assert_eq!(version_of(&encoded), 3);
-        let decoded = decode_assignment(&encoded, &image()).unwrap();
+        let decoded = decode_assignment(&encoded, &image()).expect("test step succeeds");
         let expected: BTreeSet<TopicPartition> =
             [(Uuid::from_u128(1), 0), (Uuid::from_u128(1), 2), (Uuid::from_u128(2), 0)].into();
         assert_eq!(decoded, expected, "a topic unknown to the image drops out");

@@ -133,7 +133,9 @@ fn a_classic_member_joins_and_gets_its_share_once_the_other_member_revokes() {
     assert_eq!(group.classic_heartbeat("fresh-id", None, joined.generation_id, 40), Ok(()));
 
     let all: BTreeSet<TopicPartition> = (0..4).map(|p| (TOPIC, p)).collect();
-    let (kept, _) = group.heartbeat(consumer_beat("modern", modern_epoch, &all), 50, &image(), &settings()).unwrap();
+    let (kept, _) = group
+        .heartbeat(consumer_beat("modern", modern_epoch, &all), 50, &image(), &settings())
+        .expect("test step succeeds");
     let kept = kept.assignment.expect("told what to keep");
     assert_eq!(kept.len(), 2);
     group.heartbeat(consumer_beat("modern", modern_epoch, &kept), 60, &image(), &settings()).expect("revoked");
@@ -166,7 +168,9 @@ fn a_cooperative_classic_member_revokes_before_the_new_member_gets_partitions() 
     let generation = joined.generation_id;
     assert_eq!(group.classic_heartbeat("classic", None, generation, 20), Err(ResponseError::RebalanceInProgress));
     // A cooperative member rejoins still owning everything: it is told what to keep.
-    let rejoined = group.classic_join(&classic_join("classic", &[0, 1, 2, 3]), 30, &image(), &settings()).unwrap();
+    let rejoined = group
+        .classic_join(&classic_join("classic", &[0, 1, 2, 3]), 30, &image(), &settings())
+        .expect("test step succeeds");
     assert_eq!(rejoined.generation_id, generation, "the epoch moves only once it has revoked");
     let kept = assigned(&group.classic_sync(&sync("classic", generation), 40, &image()).expect("syncs"));
     assert_eq!(kept.len(), 2);
@@ -175,7 +179,7 @@ fn a_cooperative_classic_member_revokes_before_the_new_member_gets_partitions() 
     assert!(done.generation_id > generation);
     let (modern, _) = group
         .heartbeat(consumer_beat("modern", modern.member_epoch, &BTreeSet::new()), 60, &image(), &settings())
-        .unwrap();
+        .expect("test step succeeds");
     assert_eq!(modern.assignment.map(|a| a.len()), Some(2), "the revoked partitions go to the new member");
 }
 

@@ -13,5 +13,7 @@ pub mod mixed;
 mod mixed_runtime;
 pub mod records;
 pub mod retention;
+pub mod views;
 
 pub use coordinator::{Committer, CoordinatorSettings, GroupCoordinator};
+pub use views::{GroupDescription, GroupListing, MemberDescription};
