@@ -180,15 +180,16 @@ impl Cluster {
             }
         };
         let mut topics = Topics::default();
-        let mut max_log = 0;
-        for record in store.topics()? {
+        let records = store.topics()?;
+        // Opening a group applies whatever its log holds beyond the store,
+        // so each partition then resumes from complete state.
+        let logs: Vec<LogId> = records.iter().flat_map(|r| r.logs.iter().copied()).collect();
+        replicator.open_groups(&logs).await.map_err(|e| StorageError::Io(e.to_string()))?;
+        let max_log = logs.iter().map(|log| log + 1).max().unwrap_or(0);
+        for record in records {
             let name: Arc<str> = Arc::from(record.name.as_str());
             let mut partitions = Vec::with_capacity(record.logs.len());
             for (index, log) in record.logs.iter().enumerate() {
-                max_log = max_log.max(*log + 1);
-                // Opening the group applies whatever its log holds beyond the
-                // store, so the partition then resumes from complete state.
-                replicator.open_group(*log).await.map_err(|e| StorageError::Io(e.to_string()))?;
                 partitions.push(Arc::new(Partition::open(Arc::clone(&name), index as i32, *log, &*store)?));
             }
             let topic = Arc::new(Topic { name, id: Uuid::from_bytes(record.id), partitions, configs: record.configs });
@@ -295,12 +296,10 @@ impl Cluster {
             .await
             .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         ids.next_log = next_log;
-        for log in &logs {
-            self.replicator
-                .open_group(*log)
-                .await
-                .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
-        }
+        self.replicator
+            .open_groups(&logs)
+            .await
+            .map_err(|e| AdminError::new(ResponseError::KafkaStorageError, e.to_string()))?;
         let name: Arc<str> = Arc::from(spec.name.as_str());
         let store = self.replicator.store();
         let partitions = logs

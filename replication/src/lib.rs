@@ -151,6 +151,13 @@ impl Replicator {
         Ok(())
     }
 
+    /// Opens many groups at once. Each open writes (and syncs) a little, so
+    /// opening them concurrently lets the writer share fsyncs among them:
+    /// a restart with hundreds of partitions costs a few fsyncs, not one each.
+    pub async fn open_groups(&self, groups: &[GroupId]) -> Result<(), ReplicationError> {
+        futures_util::future::try_join_all(groups.iter().map(|group| self.open_group(*group))).await.map(|_| ())
+    }
+
     /// Stops a group on this node (its data stays until deleted).
     pub async fn close_group(&self, group: GroupId) {
         let removed = self.groups.write().unwrap_or_else(|p| p.into_inner()).remove(&group);
@@ -199,9 +206,7 @@ impl Replicator {
     pub async fn shutdown(&self) {
         let groups: Vec<Arc<Group>> =
             self.groups.write().unwrap_or_else(|p| p.into_inner()).drain().map(|(_, g)| g).collect();
-        for group in groups {
-            group.shutdown().await;
-        }
+        futures_util::future::join_all(groups.iter().map(|group| group.shutdown())).await;
         let (writer, store) = (Arc::clone(&self.writer), Arc::clone(&self.store));
         let _ = tokio::task::spawn_blocking(move || {
             writer.shutdown();
