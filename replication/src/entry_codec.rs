@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes};
 use openraft::impls::leader_id_adv::LeaderId;
 use openraft::type_config::alias::{EntryOf, LogIdOf, StoredMembershipOf, VoteOf};
 use openraft::{BasicNode, EntryPayload, LogId, Membership, StoredMembership, Vote};
-use skein_storage::{decode_ops, encode_ops};
+use skein_storage::{decode_ops, encode_ops, LogAppend, StoredBatch, WriteOp};
 
 use crate::types::{Proposal, C};
 
@@ -140,6 +140,55 @@ pub(crate) fn decode_stored_membership(bytes: &Bytes) -> io::Result<StoredMember
 const BLANK: u8 = 0;
 const NORMAL: u8 = 1;
 const MEMBERSHIP: u8 = 2;
+/// A Normal entry whose batches live in their partition logs: it keeps a
+/// reference (log, base offset, time-index flag) per `Append` op.
+const NORMAL_STORED: u8 = 3;
+
+/// Reads a batch an entry refers to: (log, base offset) to the batch.
+pub(crate) type BatchSource<'a> = &'a dyn Fn(skein_storage::LogId, i64) -> io::Result<StoredBatch>;
+
+/// Encodes an entry for the Raft log without copying batch bytes into it:
+/// the `Append` ops of a Normal entry come back, to be written to their
+/// partition logs in the same atomic write, and the entry refers to them.
+pub(crate) fn encode_entry_for_log(entry: &EntryOf<C>) -> (Bytes, Vec<WriteOp>) {
+    let EntryPayload::Normal(proposal) = &entry.payload else { return (encode_entry(entry), Vec::new()) };
+    let (appends, others): (Vec<WriteOp>, Vec<WriteOp>) =
+        proposal.ops.iter().cloned().partition(|op| matches!(op, WriteOp::Append(_)));
+    if appends.is_empty() {
+        return (encode_entry(entry), Vec::new());
+    }
+    let mut out = Vec::with_capacity(64 + 13 * appends.len());
+    put_log_id(&mut out, &entry.log_id);
+    out.put_u8(NORMAL_STORED);
+    out.put_u32(appends.len() as u32);
+    for op in &appends {
+        if let WriteOp::Append(append) = op {
+            out.put_u32(append.log);
+            out.put_u64(append.batch.base_offset as u64);
+            out.put_u8(u8::from(append.index_timestamp));
+        }
+    }
+    encode_ops(&others, &mut out);
+    (Bytes::from(out), appends)
+}
+
+/// The log id of an encoded entry, without decoding the rest.
+pub(crate) fn decode_entry_log_id(bytes: &Bytes) -> io::Result<LogIdOf<C>> {
+    read_log_id(&mut Reader { bytes, at: 0 })
+}
+
+/// Rebuilds the `Append` ops a stored entry refers to.
+fn read_stored_appends(reader: &mut Reader<'_>, batches: BatchSource<'_>) -> io::Result<Vec<WriteOp>> {
+    let count = reader.u32()? as usize;
+    // Each reference takes 13 bytes: a corrupt count cannot allocate much.
+    let mut appends = Vec::with_capacity(count.min(reader.bytes.len() / 13));
+    for _ in 0..count {
+        let (log, base_offset, index_timestamp) = (reader.u32()?, reader.u64()? as i64, reader.u8()? != 0);
+        let batch = batches(log, base_offset)?;
+        appends.push(WriteOp::Append(LogAppend { log, batch, index_timestamp }));
+    }
+    Ok(appends)
+}
 
 pub(crate) fn encode_entry(entry: &EntryOf<C>) -> Bytes {
     let mut out = Vec::with_capacity(64);
@@ -158,14 +207,20 @@ pub(crate) fn encode_entry(entry: &EntryOf<C>) -> Bytes {
     Bytes::from(out)
 }
 
-pub(crate) fn decode_entry(bytes: &Bytes) -> io::Result<EntryOf<C>> {
+/// Decodes an entry; the batches of a stored entry come from `batches`.
+pub(crate) fn decode_entry(bytes: &Bytes, batches: BatchSource<'_>) -> io::Result<EntryOf<C>> {
     let mut reader = Reader { bytes, at: 0 };
     let log_id = read_log_id(&mut reader)?;
     let payload = match reader.u8()? {
         BLANK => EntryPayload::Blank,
         NORMAL => {
             let ops = decode_ops(&reader.rest()).map_err(|e| invalid(&e.to_string()))?;
-            EntryPayload::Normal(Proposal { ops })
+            EntryPayload::Normal(Proposal::new(ops))
+        }
+        NORMAL_STORED => {
+            let mut ops = read_stored_appends(&mut reader, batches)?;
+            ops.extend(decode_ops(&reader.rest()).map_err(|e| invalid(&e.to_string()))?);
+            EntryPayload::Normal(Proposal { ops, appends_stored: true })
         }
         MEMBERSHIP => EntryPayload::Membership(read_membership(&mut reader)?),
         _ => return Err(invalid("entry type")),
@@ -193,14 +248,15 @@ mod tests {
             openraft::Entry { log_id: log_id(1, 1), payload: EntryPayload::Blank },
             openraft::Entry {
                 log_id: log_id(1, 2),
-                payload: EntryPayload::Normal(Proposal {
-                    ops: vec![WriteOp::PutMeta { key: "k".to_owned(), value: vec![1] }],
-                }),
+                payload: EntryPayload::Normal(Proposal::new(vec![WriteOp::PutMeta {
+                    key: "k".to_owned(),
+                    value: vec![1],
+                }])),
             },
             openraft::Entry { log_id: log_id(2, 3), payload: EntryPayload::Membership(membership.clone()) },
         ];
         for entry in entries {
-            let decoded = decode_entry(&encode_entry(&entry)).expect("decodes");
+            let decoded = decode_entry(&encode_entry(&entry), &no_batches).expect("decodes");
             assert_eq!(format!("{entry:?}"), format!("{decoded:?}"));
         }
         let vote = Vote { leader_id: LeaderId { term: 7, node_id: 3 }, committed: true };
@@ -209,6 +265,36 @@ mod tests {
         let decoded = decode_stored_membership(&Bytes::from(encode_stored_membership(&stored))).expect("membership");
         assert_eq!(format!("{stored:?}"), format!("{decoded:?}"));
         assert_eq!(decode_log_id(&Bytes::from(encode_log_id(None))).expect("none"), None);
-        assert!(decode_entry(&Bytes::from_static(&[0, 1, 2])).is_err());
+        assert!(decode_entry(&Bytes::from_static(&[0, 1, 2]), &no_batches).is_err());
+    }
+
+    fn no_batches(_: skein_storage::LogId, _: i64) -> io::Result<StoredBatch> {
+        Err(io::Error::other("no batch expected"))
+    }
+
+    #[test]
+    fn stored_entries_refer_to_their_batches_instead_of_copying_them() {
+        let batch = StoredBatch { base_offset: 40, last_offset: 44, max_timestamp: 9, bytes: Bytes::from_static(b"b") };
+        let producer = WriteOp::PutMeta { key: "p".to_owned(), value: vec![2] };
+        let append = WriteOp::Append(LogAppend { log: 5, batch: batch.clone(), index_timestamp: true });
+        let entry = openraft::Entry {
+            log_id: log_id(3, 9),
+            payload: EntryPayload::Normal(Proposal::new(vec![append.clone(), producer.clone()])),
+        };
+        let (encoded, appends) = encode_entry_for_log(&entry);
+        assert_eq!(format!("{appends:?}"), format!("{:?}", vec![append.clone()]));
+        assert!(encoded.len() < 100, "no batch bytes in the entry");
+        assert_eq!(decode_entry_log_id(&encoded).expect("log id"), log_id(3, 9));
+        let source = |log, offset| {
+            assert_eq!((log, offset), (5, 40));
+            Ok(batch.clone())
+        };
+        let decoded = decode_entry(&encoded, &source).expect("decodes");
+        let EntryPayload::Normal(proposal) = decoded.payload else { panic!("normal entry expected") };
+        assert!(proposal.appends_stored);
+        assert_eq!(format!("{:?}", proposal.ops), format!("{:?}", vec![append, producer]));
+        for cut in 0..encoded.len() {
+            assert!(decode_entry(&encoded.slice(..cut), &source).is_err(), "cut at {cut}");
+        }
     }
 }

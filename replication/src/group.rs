@@ -65,7 +65,7 @@ impl Group {
             .state(ServerState::Leader, "this node leads its single-member group")
             .await
             .map_err(|e| fatal(group, e))?;
-        raft.client_write(Proposal { ops: Vec::new() }).await.map_err(|e| fatal(group, e))?;
+        raft.client_write(Proposal::new(Vec::new())).await.map_err(|e| fatal(group, e))?;
         let (queue, receiver) = mpsc::unbounded_channel();
         tokio::spawn(run_proposer(group, raft.clone(), receiver));
         Ok(Self { raft, queue })
@@ -109,7 +109,7 @@ async fn run_proposer(group: GroupId, raft: Raft<C, StateMachine>, mut receiver:
             ops.extend(queued.ops);
             waiters.push(queued.done);
         }
-        let result = raft.client_write(Proposal { ops }).await.map(|_| ()).map_err(|e| fatal(group, e));
+        let result = raft.client_write(Proposal::new(ops)).await.map(|_| ()).map_err(|e| fatal(group, e));
         for waiter in waiters {
             let _ = waiter.send(result.clone());
         }

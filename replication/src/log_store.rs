@@ -17,10 +17,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
-use openraft::{OptionalSend, RaftLogReader};
-use skein_storage::{GroupCommitWriter, GroupId, Store, WriteOp};
+use openraft::{EntryPayload, OptionalSend, RaftLogReader};
+use skein_storage::{GroupCommitWriter, GroupId, LogId, Store, StoredBatch, WriteOp};
 
-use crate::entry_codec::{decode_entry, decode_log_id, decode_vote, encode_entry, encode_log_id, encode_vote};
+use crate::entry_codec::{
+    decode_entry, decode_entry_log_id, decode_log_id, decode_vote, encode_entry_for_log, encode_log_id, encode_vote,
+};
 use crate::types::{field, C};
 use crate::write;
 
@@ -45,9 +47,18 @@ impl LogStore {
         Ok(self.store.raft_state(self.group, field).map_err(io::Error::other)?.map(Bytes::from))
     }
 
+    /// The batch at `base_offset` of a partition log, which a stored entry
+    /// refers to.
+    fn batch_at(&self, log: LogId, base_offset: i64) -> io::Result<StoredBatch> {
+        let batches = self.store.read(log, base_offset, 1).map_err(io::Error::other)?;
+        batches.into_iter().find(|b| b.base_offset == base_offset).ok_or_else(|| {
+            io::Error::other(format!("log {log} has no batch at offset {base_offset}, which a Raft entry refers to"))
+        })
+    }
+
     fn last_stored(&self) -> io::Result<Option<LogIdOf<C>>> {
         match self.store.raft_last(self.group).map_err(io::Error::other)? {
-            Some((_, bytes)) => Ok(Some(decode_entry(&bytes)?.log_id)),
+            Some((_, bytes)) => Ok(Some(decode_entry_log_id(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -75,7 +86,7 @@ impl RaftLogReader<C> for LogStore {
         let (from, to) = index_range(&range);
         let mut entries: BTreeMap<u64, EntryOf<C>> = BTreeMap::new();
         for (index, bytes) in self.store.raft_entries(self.group, from, to).map_err(io::Error::other)? {
-            entries.insert(index, decode_entry(&bytes)?);
+            entries.insert(index, decode_entry(&bytes, &|log, offset| self.batch_at(log, offset))?);
         }
         // The tail is newer than anything stored at the same index.
         for (index, entry) in self.tail().range(from..to) {
@@ -135,12 +146,15 @@ impl RaftLogStorage<C> for LogStore {
         let mut appended = Vec::new();
         {
             let mut tail = self.tail();
-            for entry in entries {
-                ops.push(WriteOp::RaftAppend {
-                    group: self.group,
-                    index: entry.log_id.index,
-                    entry: encode_entry(&entry),
-                });
+            for mut entry in entries {
+                // The batches go to their partition logs in this same write,
+                // and the entry keeps references: each batch is written once.
+                let (encoded, appends) = encode_entry_for_log(&entry);
+                ops.extend(appends);
+                ops.push(WriteOp::RaftAppend { group: self.group, index: entry.log_id.index, entry: encoded });
+                if let EntryPayload::Normal(proposal) = &mut entry.payload {
+                    proposal.appends_stored = true;
+                }
                 appended.push(entry.log_id);
                 tail.insert(entry.log_id.index, entry);
             }
@@ -166,8 +180,23 @@ impl RaftLogStorage<C> for LogStore {
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |id| id.index + 1);
+        // The batches the dropped entries wrote leave their logs too.
+        let mut cuts: BTreeMap<LogId, i64> = BTreeMap::new();
+        for entry in self.try_get_log_entries(from..).await? {
+            if let EntryPayload::Normal(proposal) = entry.payload {
+                for op in proposal.ops {
+                    if let WriteOp::Append(append) = op {
+                        let cut = cuts.entry(append.log).or_insert(append.batch.base_offset);
+                        *cut = (*cut).min(append.batch.base_offset);
+                    }
+                }
+            }
+        }
         self.tail().retain(|index, _| *index < from);
-        write(&self.writer, vec![WriteOp::RaftTruncate { group: self.group, from }], true).await
+        let mut ops: Vec<WriteOp> =
+            cuts.into_iter().map(|(log, from_offset)| WriteOp::TruncateLog { log, from_offset }).collect();
+        ops.push(WriteOp::RaftTruncate { group: self.group, from });
+        write(&self.writer, ops, true).await
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {

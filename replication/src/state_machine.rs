@@ -82,6 +82,10 @@ impl RaftStateMachine<C> for StateMachine {
             last_applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => {}
+                // Batches the log store already wrote are not written again.
+                EntryPayload::Normal(proposal) if proposal.appends_stored => {
+                    ops.extend(proposal.ops.into_iter().filter(|op| !matches!(op, WriteOp::Append(_))));
+                }
                 EntryPayload::Normal(proposal) => ops.extend(proposal.ops),
                 EntryPayload::Membership(membership) => {
                     let stored = StoredMembership::new(Some(entry.log_id), membership);

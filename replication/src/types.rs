@@ -11,6 +11,16 @@ use skein_storage::WriteOp;
 #[derive(Clone, Debug)]
 pub(crate) struct Proposal {
     pub(crate) ops: Vec<WriteOp>,
+    /// Set once the Raft log store wrote the batches of the `Append` ops to
+    /// their partition logs (with the entry, in one atomic write): applying
+    /// the entry then skips them, so each batch is written once.
+    pub(crate) appends_stored: bool,
+}
+
+impl Proposal {
+    pub(crate) fn new(ops: Vec<WriteOp>) -> Self {
+        Self { ops, appends_stored: false }
+    }
 }
 
 impl fmt::Display for Proposal {

@@ -44,6 +44,17 @@ fn reads_whole_batches_from_inside_a_batch(store: &dyn Store) {
     assert!(store.read(3, 0, 1000).expect("read").is_empty());
 }
 
+fn truncation_drops_the_tail_and_its_time_index(store: &dyn Store) {
+    fill(store, 5, &[100, 200, 300, 400]);
+    fill(store, 6, &[100]);
+    store.write(&[WriteOp::TruncateLog { log: 5, from_offset: 6 }], true).expect("truncate");
+    assert_eq!(store.bounds(5).expect("bounds"), LogBounds { log_start_offset: 0, next_offset: 6, max_timestamp: 200 });
+    assert_eq!(store.find_by_timestamp(5, 250).expect("lookup"), None, "no index entry points past the cut");
+    assert_eq!(store.read(6, 0, 1000).expect("read").len(), 1, "other logs untouched");
+    store.write(&[append(5, batch(6, 3, 500), true)], true).expect("append after the cut");
+    assert_eq!(store.find_by_timestamp(5, 250).expect("lookup").map(|b| b.base_offset), Some(6));
+}
+
 fn bounds_track_the_log_tail(store: &dyn Store) {
     assert_eq!(store.bounds(7).expect("bounds"), LogBounds { log_start_offset: 0, next_offset: 0, max_timestamp: -1 });
     fill(store, 7, &[100, 50, 300]);
@@ -176,6 +187,7 @@ fn group_commit_writer_preserves_order(store: Arc<dyn Store>) {
 fn run_suite(make: impl Fn() -> Arc<dyn Store>) {
     reads_whole_batches_from_inside_a_batch(&*make());
     bounds_track_the_log_tail(&*make());
+    truncation_drops_the_tail_and_its_time_index(&*make());
     time_index_finds_first_batch_reaching_the_target(&*make());
     producer_state_is_kept_per_log(&*make());
     topics_are_stored_and_deleted_with_their_logs(&*make());

@@ -67,6 +67,11 @@ impl State {
             WriteOp::DeleteMeta { key } => {
                 self.meta.remove(key);
             }
+            WriteOp::TruncateLog { log, from_offset } => {
+                // A batch starting before the cut is kept whole, as in Kafka.
+                self.batches.retain(|(l, base), _| l != log || base < from_offset);
+                self.time_index.retain(|(l, _, offset)| l != log || offset < from_offset);
+            }
             WriteOp::RaftAppend { group, index, entry } => {
                 self.raft_log.insert((*group, *index), entry.clone());
             }

@@ -20,6 +20,7 @@ const RAFT_PURGE: u8 = 9;
 const PUT_RAFT_STATE: u8 = 10;
 const PUT_COORDINATOR_RECORD: u8 = 11;
 const DELETE_COORDINATOR_RECORD: u8 = 12;
+const TRUNCATE_LOG: u8 = 13;
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.put_u32(bytes.len() as u32);
@@ -64,6 +65,11 @@ pub fn encode_ops(ops: &[WriteOp], out: &mut Vec<u8>) {
             WriteOp::DeleteMeta { key } => {
                 out.put_u8(DELETE_META);
                 put_bytes(out, key.as_bytes());
+            }
+            WriteOp::TruncateLog { log, from_offset } => {
+                out.put_u8(TRUNCATE_LOG);
+                out.put_u32(*log);
+                out.put_i64(*from_offset);
             }
             WriteOp::RaftAppend { group, index, entry } => {
                 out.put_u8(RAFT_APPEND);
@@ -178,6 +184,7 @@ pub fn decode_ops(source: &Bytes) -> Result<Vec<WriteOp>, StorageError> {
             }
             PUT_META => WriteOp::PutMeta { key: reader.string()?, value: reader.bytes()?.to_vec() },
             DELETE_META => WriteOp::DeleteMeta { key: reader.string()? },
+            TRUNCATE_LOG => WriteOp::TruncateLog { log: reader.u32()?, from_offset: reader.i64()? },
             RAFT_APPEND => WriteOp::RaftAppend { group: reader.u32()?, index: reader.u64()?, entry: reader.bytes()? },
             RAFT_TRUNCATE => WriteOp::RaftTruncate { group: reader.u32()?, from: reader.u64()? },
             RAFT_PURGE => WriteOp::RaftPurge { group: reader.u32()?, up_to: reader.u64()? },
@@ -241,6 +248,7 @@ mod tests {
             WriteOp::DeleteTopic { name: "t".to_owned(), logs: vec![3, 4] },
             WriteOp::PutMeta { key: "k".to_owned(), value: vec![1, 2] },
             WriteOp::DeleteMeta { key: "k".to_owned() },
+            WriteOp::TruncateLog { log: 3, from_offset: 42 },
             WriteOp::RaftAppend { group: 1, index: 2, entry: Bytes::from_static(b"e") },
             WriteOp::RaftTruncate { group: 1, from: 3 },
             WriteOp::RaftPurge { group: 1, up_to: 1 },

@@ -58,6 +58,21 @@ fn logs_options() -> Options {
     options
 }
 
+/// The partition logs keep batch bytes in blob files (RocksDB's BlobDB): a
+/// flush writes each batch once into a blob file and compaction then moves
+/// only keys and blob references, so batches are not rewritten level after
+/// level. Small batches stay inline, where a blob lookup would cost more.
+fn partition_logs_options() -> Options {
+    let mut options = logs_options();
+    options.set_enable_blob_files(true);
+    options.set_min_blob_size(1024);
+    options.set_blob_file_size(256 << 20);
+    options.set_blob_compression_type(DBCompressionType::None);
+    // Reclaims blob space once retention deletes batches.
+    options.set_enable_blob_gc(true);
+    options
+}
+
 impl RocksStore {
     /// Opens (or creates) the store in `path`. RocksDB replays its WAL here,
     /// which is the crash recovery: a torn tail record is dropped, so a batch
@@ -69,7 +84,7 @@ impl RocksStore {
         options.set_max_background_jobs(2);
         options.set_bytes_per_sync(1 << 20);
         let families = vec![
-            ColumnFamilyDescriptor::new(LOGS, logs_options()),
+            ColumnFamilyDescriptor::new(LOGS, partition_logs_options()),
             ColumnFamilyDescriptor::new(TIME_INDEX, Options::default()),
             ColumnFamilyDescriptor::new(PRODUCERS, Options::default()),
             ColumnFamilyDescriptor::new(RAFT_LOG, logs_options()),
@@ -104,6 +119,25 @@ impl RocksStore {
         }
     }
 
+    /// Deletes a log's batches from `from_offset` on, and the time-index
+    /// entries that point at them: the index rises with offsets, so those
+    /// are the entries after the last one pointing below the cut.
+    fn truncate_log(&self, batch: &mut WriteBatch, log: LogId, from_offset: i64) -> Result<(), StorageError> {
+        let (_, end) = log_range(log);
+        batch.delete_range_cf(self.family(LOGS)?, batch_key(log, from_offset).to_vec(), end);
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(TIME_INDEX)?, Self::read_options_for(log));
+        iter.seek_to_last();
+        while let Some(key) = iter.key() {
+            if time_key_fields(key).1 < from_offset {
+                break;
+            }
+            batch.delete_cf(self.family(TIME_INDEX)?, key);
+            iter.prev();
+        }
+        iter.status()?;
+        Ok(())
+    }
+
     fn add_to_batch(&self, batch: &mut WriteBatch, op: &WriteOp) -> Result<(), StorageError> {
         match op {
             WriteOp::Append(append) => {
@@ -123,6 +157,7 @@ impl RocksStore {
             }
             WriteOp::PutMeta { key, value } => batch.put(meta_key(key), value),
             WriteOp::DeleteMeta { key } => batch.delete(meta_key(key)),
+            WriteOp::TruncateLog { log, from_offset } => self.truncate_log(batch, *log, *from_offset)?,
             WriteOp::RaftAppend { group, index, entry } => {
                 batch.put_cf(self.family(RAFT_LOG)?, raft_key(*group, *index), entry)
             }

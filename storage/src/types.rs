@@ -103,6 +103,12 @@ pub enum WriteOp {
     DeleteMeta {
         key: String,
     },
+    /// Removes a log's batches (and their time-index entries) from
+    /// `from_offset` on: a replica dropping appends its Raft log lost.
+    TruncateLog {
+        log: LogId,
+        from_offset: i64,
+    },
     /// An opaque replication-log entry of one group at one index.
     RaftAppend {
         group: GroupId,
