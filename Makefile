@@ -4,7 +4,7 @@ CARGO_TARGET_DIR ?= $(CURDIR)/target
 SKEIN_TOOLS_DIR ?= $(CURDIR)/.tools
 export CARGO_TARGET_DIR SKEIN_TOOLS_DIR
 
-.PHONY: run build test unit-tests integration-tests lint deps test-tools fuzz bench clean
+.PHONY: run build test unit-tests integration-tests lint deps test-tools fuzz bench bench-micro clean
 
 ## run: build (release) and start a single-node broker on 127.0.0.1:9092, data in ./skein-data
 run: deps
@@ -42,8 +42,14 @@ test-tools:
 fuzz:
 	bash scripts/fuzz.sh
 
-## bench: criterion micro-benchmarks (the side-by-side comparison with Apache Kafka is not built yet)
-bench:
+## bench: Skein vs Apache Kafka 4.3.1 side by side on this machine (~20 min; BENCH_QUICK=1: ~2 min smoke run); report in benches/results/
+bench: deps
+	bash scripts/install-test-tools.sh --with-kafka-broker
+	cargo build --release -p skein-broker --bin skein
+	python3 benches/scripts/bench.py $(BENCH_ARGS)
+
+## bench-micro: criterion micro-benchmarks
+bench-micro:
 	cargo bench -p skein-benches
 
 clean:

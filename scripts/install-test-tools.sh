@@ -175,6 +175,7 @@ install_java() {
   write_wrapper kafka-cluster            org.apache.kafka.tools.ClusterTool                         "$cli"
   write_wrapper kafka-producer-perf-test org.apache.kafka.tools.ProducerPerformance                 "$perf"
   write_wrapper kafka-consumer-perf-test org.apache.kafka.tools.ConsumerPerformance                 "$perf"
+  write_wrapper kafka-e2e-latency        org.apache.kafka.tools.EndToEndLatency                     "$perf"
 }
 
 # ---------------------------------------------------------------- Python

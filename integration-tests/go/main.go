@@ -5,7 +5,7 @@
 //	franz-client --bootstrap HOST:PORT --topic T [--count N] [--size BYTES]
 //	    [--compression none|gzip|snappy|lz4|zstd] [--acks all|1|0]
 //	    [--idempotent auto|on|off] [--create-partitions P] [--timeout SECONDS]
-//	    [--mode both|produce|consume]
+//	    [--mode both|produce|consume|bench]
 //
 // (Go flags: one dash works too; --partitions is another name for
 // --create-partitions.)
@@ -19,6 +19,8 @@
 // at the partition and offset its produce result gave, and in production
 // order within its partition. The producer is franz-go's default idempotent
 // one with --acks all (idempotence needs acks=all, so it is off otherwise).
+//
+// --mode bench measures instead of checking: see bench.go.
 //
 // Only the one-line JSON summary goes to stdout; messages go to stderr. Exit
 // status 0 means every check passed, 1 that something failed, 2 bad flags.
@@ -448,7 +450,7 @@ func main() {
 	flag.IntVar(&o.partitions, "create-partitions", 0, "create the topic with this many partitions (replication factor 1) first; 0: rely on the caller or on auto-creation")
 	flag.IntVar(&o.partitions, "partitions", 0, "same as --create-partitions")
 	flag.Float64Var(&timeoutSeconds, "timeout", 60, "seconds allowed for producing, and again for consuming")
-	flag.StringVar(&o.mode, "mode", "both", "both|produce|consume (consume only: checks keys k0..k<count-1> without produce offsets)")
+	flag.StringVar(&o.mode, "mode", "both", "both|produce|consume|bench (consume only: checks keys k0..k<count-1> without produce offsets; bench: throughput, see bench.go)")
 	flag.StringVar(&o.group, "group", "", "consume as this consumer group (cooperative-sticky, commits after each poll) instead of by direct assignment")
 	flag.IntVar(&o.members, "members", 1, "group members consuming concurrently (with --group)")
 	flag.Parse()
@@ -474,11 +476,14 @@ func main() {
 		bad("--idempotent on needs --acks all")
 	case o.members < 1:
 		bad("--members must be at least 1")
-	case o.mode != "both" && o.mode != "produce" && o.mode != "consume":
-		bad("--mode must be both, produce or consume")
+	case o.mode != "both" && o.mode != "produce" && o.mode != "consume" && o.mode != "bench":
+		bad("--mode must be both, produce, consume or bench")
 	}
 	if _, err := codec(o.compression); err != nil {
 		bad(err.Error())
+	}
+	if o.mode == "bench" {
+		os.Exit(runBench(o))
 	}
 
 	s := summary{

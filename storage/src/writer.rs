@@ -46,6 +46,9 @@ struct Pending {
 enum Command {
     Write(Pending),
     Sync(WriteDone),
+    /// Ends the writer thread. Needed because the interval flusher holds a
+    /// sender of its own, so the channel never closes while it lives.
+    Stop,
 }
 
 pub struct GroupCommitWriter {
@@ -85,6 +88,7 @@ impl GroupCommitWriter {
                 .name("skein-storage-flusher".to_owned())
                 .spawn(move || loop {
                     std::thread::sleep(every);
+                    // Fails once the writer thread has stopped.
                     if flush_sender.send(Command::Sync(Box::new(|_| {}))).is_err() {
                         return;
                     }
@@ -147,7 +151,9 @@ impl GroupCommitWriter {
             let _ = done_tx.send(result);
         }));
         let _ = done_rx.recv();
-        self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(sender) = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = sender.send(Command::Stop);
+        }
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
         if let Some(writer) = threads.into_iter().next() {
             let _ = writer.join();
@@ -165,7 +171,9 @@ fn run_writer(
     sync_each_group: bool,
     poison: &Mutex<Option<StorageError>>,
 ) {
-    while let Ok(first) = receiver.recv() {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(first) = receiver.recv() else { return };
         let mut group = Vec::new();
         let mut syncs = Vec::new();
         let (mut group_bytes, mut group_ops) = (0usize, 0usize);
@@ -178,8 +186,9 @@ fn run_writer(
                     group.push(pending);
                 }
                 Command::Sync(done) => syncs.push(done),
+                Command::Stop => stopping = true,
             }
-            if group_bytes < MAX_GROUP_BYTES && group_ops < MAX_GROUP_OPS {
+            if !stopping && group_bytes < MAX_GROUP_BYTES && group_ops < MAX_GROUP_OPS {
                 next = receiver.try_recv().ok();
             }
         }
@@ -217,5 +226,36 @@ fn commit_group(
     }
     for done in syncs {
         done(result.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::MemoryStore;
+
+    #[test]
+    fn shutdown_returns_with_the_interval_flusher_running() {
+        let writer = Arc::new(
+            GroupCommitWriter::start(Arc::new(MemoryStore::new()), SyncPolicy::Interval(Duration::from_millis(5)))
+                .expect("starts"),
+        );
+        let (written_tx, written_rx) = mpsc::channel();
+        let op = WriteOp::PutMeta { key: "k".to_owned(), value: vec![1] };
+        writer.submit(vec![op], Box::new(move |result| written_tx.send(result).expect("send")));
+        assert!(written_rx.recv_timeout(Duration::from_secs(5)).expect("written").is_ok());
+        let (stopped_tx, stopped_rx) = mpsc::channel();
+        let stopping = Arc::clone(&writer);
+        std::thread::spawn(move || {
+            stopping.shutdown();
+            let _ = stopped_tx.send(());
+        });
+        assert!(stopped_rx.recv_timeout(Duration::from_secs(5)).is_ok(), "shutdown hung");
+        let (late_tx, late_rx) = mpsc::channel();
+        writer.submit(Vec::new(), Box::new(move |result| late_tx.send(result).expect("send")));
+        assert!(matches!(late_rx.recv_timeout(Duration::from_secs(5)), Ok(Err(StorageError::WriterStopped))));
     }
 }
