@@ -4,7 +4,7 @@ CARGO_TARGET_DIR ?= $(CURDIR)/target
 SKEIN_TOOLS_DIR ?= $(CURDIR)/.tools
 export CARGO_TARGET_DIR SKEIN_TOOLS_DIR
 
-.PHONY: run build test unit-tests integration-tests lint deps test-tools fuzz bench bench-micro clean
+.PHONY: run build test unit-tests integration-tests lint deps test-tools fuzz bench bench-scale bench-micro clean
 
 ## run: build (release) and start a single-node broker on 127.0.0.1:9092, data in ./skein-data
 run: deps
@@ -47,6 +47,12 @@ bench: deps
 	bash scripts/install-test-tools.sh --with-kafka-broker
 	cargo build --release -p skein-broker --bin skein
 	python3 benches/scripts/bench.py $(BENCH_ARGS)
+
+## bench-scale: one Skein node with 10,000 partitions, 10,000 idle connections, 1,000 concurrent producers; report in benches/results/
+bench-scale: deps
+	bash scripts/install-test-tools.sh
+	cargo build --release -p skein-broker --bin skein
+	python3 benches/scripts/scale.py $(BENCH_ARGS)
 
 ## bench-micro: criterion micro-benchmarks
 bench-micro:

@@ -5,7 +5,7 @@
 //	franz-client --bootstrap HOST:PORT --topic T [--count N] [--size BYTES]
 //	    [--compression none|gzip|snappy|lz4|zstd] [--acks all|1|0]
 //	    [--idempotent auto|on|off] [--create-partitions P] [--timeout SECONDS]
-//	    [--mode both|produce|consume|bench]
+//	    [--mode both|produce|consume|bench|producers] [--producers N]
 //
 // (Go flags: one dash works too; --partitions is another name for
 // --create-partitions.)
@@ -20,7 +20,8 @@
 // order within its partition. The producer is franz-go's default idempotent
 // one with --acks all (idempotence needs acks=all, so it is off otherwise).
 //
-// --mode bench measures instead of checking: see bench.go.
+// --mode bench measures instead of checking: see bench.go; --mode producers
+// is the many-producers scale benchmark: see producers.go.
 //
 // Only the one-line JSON summary goes to stdout; messages go to stderr. Exit
 // status 0 means every check passed, 1 that something failed, 2 bad flags.
@@ -55,6 +56,7 @@ type options struct {
 	mode        string
 	group       string
 	members     int
+	producers   int
 }
 
 type summary struct {
@@ -453,6 +455,7 @@ func main() {
 	flag.StringVar(&o.mode, "mode", "both", "both|produce|consume|bench (consume only: checks keys k0..k<count-1> without produce offsets; bench: throughput, see bench.go)")
 	flag.StringVar(&o.group, "group", "", "consume as this consumer group (cooperative-sticky, commits after each poll) instead of by direct assignment")
 	flag.IntVar(&o.members, "members", 1, "group members consuming concurrently (with --group)")
+	flag.IntVar(&o.producers, "producers", 1000, "concurrent producer clients (with --mode producers)")
 	flag.Parse()
 	o.timeout = time.Duration(timeoutSeconds * float64(time.Second))
 
@@ -476,14 +479,19 @@ func main() {
 		bad("--idempotent on needs --acks all")
 	case o.members < 1:
 		bad("--members must be at least 1")
-	case o.mode != "both" && o.mode != "produce" && o.mode != "consume" && o.mode != "bench":
-		bad("--mode must be both, produce, consume or bench")
+	case o.mode != "both" && o.mode != "produce" && o.mode != "consume" && o.mode != "bench" && o.mode != "producers":
+		bad("--mode must be both, produce, consume, bench or producers")
+	case o.mode == "producers" && (o.producers < 1 || o.count < o.producers):
+		bad("--mode producers needs 1 <= --producers <= --count")
 	}
 	if _, err := codec(o.compression); err != nil {
 		bad(err.Error())
 	}
 	if o.mode == "bench" {
 		os.Exit(runBench(o))
+	}
+	if o.mode == "producers" {
+		os.Exit(runProducers(o))
 	}
 
 	s := summary{

@@ -25,8 +25,9 @@ pub enum Source {
 }
 
 /// Environment variables with the `SKEIN_` prefix that belong to the
-/// project's tooling, not to the broker.
+/// project's tooling, not to the broker (the benchmarks' are `SKEIN_BENCH_*`).
 const TOOLING_ENV: &[&str] = &["SKEIN_TOOLS_DIR", "SKEIN_WITH_KAFKA_BROKER", "SKEIN_BIN"];
+const TOOLING_ENV_PREFIX: &str = "SKEIN_BENCH_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -113,7 +114,7 @@ impl BrokerConfig {
         }
         for (key, value) in env {
             let Some(suffix) = key.strip_prefix("SKEIN_") else { continue };
-            if TOOLING_ENV.contains(&key.as_str()) {
+            if TOOLING_ENV.contains(&key.as_str()) || key.starts_with(TOOLING_ENV_PREFIX) {
                 continue;
             }
             let name = suffix.to_ascii_lowercase().replace('_', ".");
@@ -323,9 +324,11 @@ mod tests {
         std::fs::write(&file, "# comment\nnum.partitions=3\nlog.retention.hours=2\nprocess.roles=broker,controller\n")
             .expect("write");
         let file = file.to_string_lossy().to_string();
-        let config =
-            load(&["--config", &file, "--fsync=interval"], &[("SKEIN_NUM_PARTITIONS", "5"), ("SKEIN_TOOLS_DIR", "/x")])
-                .expect("valid");
+        let config = load(
+            &["--config", &file, "--fsync=interval"],
+            &[("SKEIN_NUM_PARTITIONS", "5"), ("SKEIN_TOOLS_DIR", "/x"), ("SKEIN_BENCH_MACHINE", "vm")],
+        )
+        .expect("valid");
         assert_eq!(config.num_partitions, 5);
         assert_eq!(config.value("num.partitions"), Some(("5", Source::Environment)));
         assert_eq!(config.value("log.retention.ms"), Some(("7200000", Source::File)));

@@ -176,6 +176,11 @@ impl ConsumerGroup {
     ) -> Result<(HeartbeatOutcome, bool), Refusal> {
         validate(&request)?;
         let epoch_before = self.group_epoch;
+        let classic = self.members.get(&request.member_id).is_some_and(|m| m.classic.is_some());
+        if classic && request.member_epoch != 0 {
+            // A classic member of a mixed group speaks JoinGroup, not this.
+            return Err(unknown_member(&request.member_id));
+        }
         match request.member_epoch {
             -1 | -2 => return self.leave(&request),
             0 => self.join(&request, now_ms, settings)?,

@@ -478,10 +478,16 @@ impl GroupCoordinator {
         generation: i32,
     ) -> Result<(), ResponseError> {
         validate_group_id(group_id)?;
-        let mut state = self.shard(group_id).lock();
+        let shard = self.shard(group_id);
+        let mut state = shard.lock();
         let group = state.groups.get_mut(group_id).ok_or(ResponseError::UnknownMemberId)?;
         match group.consumer.as_mut() {
-            Some(consumer) => consumer.classic_heartbeat(member_id, instance_id, generation, self.now_ms()),
+            Some(consumer) => {
+                let result = consumer.classic_heartbeat(member_id, instance_id, generation, self.now_ms());
+                // A member told to rejoin gets a join deadline the timer must see.
+                shard.rearm(group.next_deadline_ms());
+                result
+            }
             None => group.classic.heartbeat(member_id, instance_id, generation, self.now_ms()),
         }
     }

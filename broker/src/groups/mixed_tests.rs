@@ -218,6 +218,9 @@ fn classic_requests_are_checked_like_kafka_checks_them() {
     );
     assert_eq!(group.classic_heartbeat("fresh-id", None, generation + 7, 1), Err(ResponseError::IllegalGeneration));
     assert_eq!(group.classic_heartbeat("modern", None, 1, 1), Err(ResponseError::UnknownMemberId));
+    let beat = HeartbeatRequest { member_epoch: generation, ..consumer_join("fresh-id") };
+    let refused = group.heartbeat(beat, 1, &image(), &settings()).map(|_| ()).map_err(|(e, _)| e);
+    assert_eq!(refused, Err(ResponseError::UnknownMemberId), "classic members do not send KIP-848 heartbeats");
     assert_eq!(group.validate_commit("fresh-id", generation + 7), Err(ResponseError::IllegalGeneration));
     assert_eq!(group.validate_commit("fresh-id", generation), Ok(()));
 
