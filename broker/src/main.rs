@@ -36,6 +36,7 @@ async fn wait_for_signal() {
 
 fn main() -> ExitCode {
     let started = std::time::Instant::now();
+    let allocator_tuned = skein_protocol::alloc_guard::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env: Vec<(String, String)> = std::env::vars().collect();
     let config = match BrokerConfig::from_sources(&args, &env) {
@@ -54,6 +55,9 @@ fn main() -> ExitCode {
         }
     };
     init_logging(config.json_logs);
+    if !allocator_tuned {
+        tracing::warn!("could not tune the C allocator (mallopt); fetches will cost more CPU");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -22,7 +22,13 @@ pub fn encode_response(
     body: &ResponseKind,
 ) -> Result<BytesMut, EncodeError> {
     let fail = |reason: String| EncodeError { api_key, version, reason };
-    let mut buf = BytesMut::with_capacity(64);
+    // A Fetch response (megabytes) is sized up front rather than grown,
+    // and copied, a dozen times; the small ones are not worth measuring.
+    let body_size = match body {
+        ResponseKind::Fetch(fetch) => fetch.compute_size(version).map_err(|e| fail(e.to_string()))?,
+        _ => 0,
+    };
+    let mut buf = BytesMut::with_capacity(body_size + 64);
     buf.put_i32(0);
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
