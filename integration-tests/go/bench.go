@@ -14,9 +14,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -168,15 +166,7 @@ func runBench(o options) int {
 		s.ConsumeRecordsPerSec, s.ConsumeMBPerSec = rates(read, o.size, cd)
 		return nil
 	}()
-	code := 0
-	if err != nil {
-		s.Error = err.Error()
-		fmt.Fprintln(os.Stderr, "franz-client: FAILED: "+err.Error())
-		code = 1
-	} else {
-		s.OK = true
-	}
-	out, _ := json.Marshal(s) // plain fields only: cannot fail
-	fmt.Println(string(out))
-	return code
+	return emit(&s, err)
 }
+
+func (s *benchSummary) setOutcome(err error) { s.OK, s.Error = err == nil, errorText(err) }

@@ -532,13 +532,29 @@ func main() {
 		return nil
 	}()
 	s.ElapsedSeconds = *seconds(time.Since(start))
+	os.Exit(emit(&s, err))
+}
+
+// outcome is what every mode's one-line summary records of how it ended.
+type outcome interface{ setOutcome(err error) }
+
+func (s *summary) setOutcome(err error) { s.OK, s.Error = err == nil, errorText(err) }
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// emit records err in the summary, prints it as one JSON line on stdout
+// (and the failure on stderr) and returns the exit status.
+func emit(s outcome, err error) int {
+	s.setOutcome(err)
 	code := 0
 	if err != nil {
-		s.Error = err.Error()
 		fmt.Fprintln(os.Stderr, "franz-client: FAILED: "+err.Error())
 		code = 1
-	} else {
-		s.OK = true
 	}
 	out, jerr := json.Marshal(s)
 	if jerr != nil {
@@ -546,5 +562,5 @@ func main() {
 		code = 1
 	}
 	fmt.Println(string(out))
-	os.Exit(code)
+	return code
 }

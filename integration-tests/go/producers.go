@@ -9,9 +9,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -112,15 +110,7 @@ func runProducers(o options) int {
 		s.P50Ms, s.P99Ms, s.MaxMs = percentileMs(all, 0.50), percentileMs(all, 0.99), percentileMs(all, 1)
 		return nil
 	}()
-	code := 0
-	if err != nil {
-		s.Error = err.Error()
-		fmt.Fprintln(os.Stderr, "franz-client: FAILED: "+err.Error())
-		code = 1
-	} else {
-		s.OK = true
-	}
-	out, _ := json.Marshal(s) // plain fields only: cannot fail
-	fmt.Println(string(out))
-	return code
+	return emit(&s, err)
 }
+
+func (s *producersSummary) setOutcome(err error) { s.OK, s.Error = err == nil, errorText(err) }

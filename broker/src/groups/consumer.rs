@@ -75,6 +75,38 @@ pub struct ConsumerMember {
     pub classic: Option<ClassicMembership>,
 }
 
+impl ConsumerMember {
+    /// A member that just joined: epoch 0, nothing assigned or subscribed yet.
+    pub fn new(
+        id: &str,
+        instance_id: Option<String>,
+        client: (String, String),
+        rebalance_timeout_ms: i32,
+        session_deadline_ms: i64,
+    ) -> Self {
+        Self {
+            id: id.to_owned(),
+            instance_id,
+            rack_id: None,
+            client_id: client.0,
+            client_host: client.1,
+            subscribed_names: Vec::new(),
+            subscribed_regex: None,
+            server_assignor: None,
+            rebalance_timeout_ms,
+            epoch: 0,
+            previous_epoch: -1,
+            state: MemberState::Stable,
+            assigned: BTreeSet::new(),
+            pending_revocation: BTreeSet::new(),
+            left_static: false,
+            session_deadline_ms,
+            revocation_deadline_ms: None,
+            classic: None,
+        }
+    }
+}
+
 /// Broker settings for consumer groups (Kafka's `group.consumer.*`).
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -240,29 +272,15 @@ impl ConsumerGroup {
         if self.members.len() >= settings.max_size {
             return Err(refuse(ResponseError::GroupMaxSizeReached, "The consumer group has reached its maximum size."));
         }
-        self.members.insert(
-            request.member_id.clone(),
-            ConsumerMember {
-                id: request.member_id.clone(),
-                instance_id: request.instance_id.clone(),
-                rack_id: request.rack_id.clone(),
-                client_id: request.client_id.clone(),
-                client_host: request.client_host.clone(),
-                subscribed_names: Vec::new(),
-                subscribed_regex: None,
-                server_assignor: None,
-                rebalance_timeout_ms: request.rebalance_timeout_ms,
-                epoch: 0,
-                previous_epoch: -1,
-                state: MemberState::Stable,
-                assigned: BTreeSet::new(),
-                pending_revocation: BTreeSet::new(),
-                left_static: false,
-                session_deadline_ms: now_ms + i64::from(settings.session_timeout_ms),
-                revocation_deadline_ms: None,
-                classic: None,
-            },
+        let mut member = ConsumerMember::new(
+            &request.member_id,
+            request.instance_id.clone(),
+            (request.client_id.clone(), request.client_host.clone()),
+            request.rebalance_timeout_ms,
+            now_ms + i64::from(settings.session_timeout_ms),
         );
+        member.rack_id.clone_from(&request.rack_id);
+        self.members.insert(request.member_id.clone(), member);
         self.group_epoch += 1;
         Ok(())
     }

@@ -14,11 +14,8 @@
 //! free. The JoinGroup answer names no leader, so the client never runs a
 //! client-side assignor.
 
-use std::collections::BTreeSet;
-
 use kafka_protocol::error::ResponseError;
 
-use super::assignor::TopicPartition;
 use super::classic::{
     ClassicGroup, GroupSettings, JoinOutcome, JoinRequest, Member, Protocol, SyncOutcome, SyncRequest,
 };
@@ -423,30 +420,19 @@ impl ConsumerGroup {
 
 /// A fresh member as a classic JoinGroup describes it.
 fn new_member(member_id: &str, request: &JoinRequest, now_ms: i64) -> ConsumerMember {
-    ConsumerMember {
-        id: member_id.to_owned(),
-        instance_id: request.instance_id.clone(),
-        rack_id: None,
-        client_id: request.client_id.clone(),
-        client_host: request.client_host.clone(),
-        subscribed_names: Vec::new(),
-        subscribed_regex: None,
-        server_assignor: None,
-        rebalance_timeout_ms: request.rebalance_timeout_ms,
-        epoch: 0,
-        previous_epoch: -1,
-        state: MemberState::Stable,
-        assigned: BTreeSet::<TopicPartition>::new(),
-        pending_revocation: BTreeSet::new(),
-        left_static: false,
-        session_deadline_ms: now_ms + i64::from(request.session_timeout_ms),
-        revocation_deadline_ms: None,
-        classic: Some(ClassicMembership {
-            session_timeout_ms: request.session_timeout_ms,
-            protocols: request.protocols.clone(),
-            deadline_ms: None,
-        }),
-    }
+    let mut member = ConsumerMember::new(
+        member_id,
+        request.instance_id.clone(),
+        (request.client_id.clone(), request.client_host.clone()),
+        request.rebalance_timeout_ms,
+        now_ms + i64::from(request.session_timeout_ms),
+    );
+    member.classic = Some(ClassicMembership {
+        session_timeout_ms: request.session_timeout_ms,
+        protocols: request.protocols.clone(),
+        deadline_ms: None,
+    });
+    member
 }
 
 /// A classic group member's fields in the shape of the JoinGroup that made it.

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use uuid::Uuid;
 
 use super::*;
+use crate::groups::assignor::TopicPartition;
 use crate::groups::consumer::HeartbeatRequest;
 
 const TOPIC: Uuid = Uuid::from_bytes([7; 16]);
