@@ -450,6 +450,9 @@ def run_series(key, cfg, kafka_max):
     r = Runner(cfg, broker, os.path.join(work, f"{key}-tools.log"), commands)
     res = {"rows": {}, "broker": {}, "commands": commands, "errors": []}
     say(f"== {key}: starting on {broker.bootstrap}, data in {data}")
+    # The previous broker's writes still being flushed by the kernel would
+    # slow this one's first fsyncs (and its start-up figure).
+    os.sync()
     try:
         res["broker"]["startup_ms"] = broker.start(data)
         base = broker.sample()["write_bytes"]

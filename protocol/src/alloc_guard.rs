@@ -95,7 +95,7 @@ fn map_huge(size: usize) -> *mut u8 {
 
 /// Kept by the C allocator rather than returned to the kernel: up to this
 /// much free memory at the top of its heaps.
-const TRIM_THRESHOLD_BYTES: libc::c_int = 256 << 20;
+const TRIM_THRESHOLD_BYTES: libc::c_int = 64 << 20;
 /// Served from the heaps (reusable) rather than from fresh mappings: every
 /// allocation below this size (fetch responses and RocksDB's blob reads).
 const MMAP_THRESHOLD_BYTES: libc::c_int = 32 << 20;

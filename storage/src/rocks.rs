@@ -50,8 +50,8 @@ impl std::fmt::Debug for RocksStore {
 /// Memory bounds. RocksDB's defaults (64 MiB memtables, two per column
 /// family, and a block cache per family) let six families hold most of a
 /// gigabyte; these keep the broker's whole footprint in the low hundreds.
-const MEMTABLES_TOTAL_BYTES: usize = 128 << 20;
-const LOG_MEMTABLE_BYTES: usize = 64 << 20;
+const MEMTABLES_TOTAL_BYTES: usize = 64 << 20;
+const LOG_MEMTABLE_BYTES: usize = 32 << 20;
 const RAFT_LOG_MEMTABLE_BYTES: usize = 16 << 20;
 const SMALL_MEMTABLE_BYTES: usize = 4 << 20;
 const BLOCK_CACHE_BYTES: usize = 32 << 20;
