@@ -2,6 +2,12 @@
 
     python groups.py --client confluent|kafka-python --bootstrap HOST:PORT
         --topic T --group G [--assignor range|roundrobin|cooperative-sticky]
+        [--protocol classic|consumer]
+
+With `--protocol consumer` (confluent-kafka only) the members use KIP-848:
+the broker assigns (`--assignor uniform|range` names its assignor) and owns
+the session timeout and heartbeat interval, so the broker under test must be
+started with a short `group.consumer.session.timeout.ms` for step 3.
 
 Three members (threads, one consumer each) share a 6-partition topic; each
 commits after processing what it polled. The script checks, after every
@@ -42,6 +48,7 @@ def consumer_config(args, session_timeout_ms):
         "assignor": args.assignor,
         "session_timeout_ms": session_timeout_ms,
         "client": args.client,
+        "protocol": args.protocol,
     }
 
 
@@ -54,16 +61,23 @@ class Member:
         if self.client == "confluent":
             from confluent_kafka import Consumer
 
-            self.consumer = Consumer({
+            settings = {
                 "bootstrap.servers": config["bootstrap"],
                 "group.id": config["group"],
                 "client.id": name,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
-                "partition.assignment.strategy": config["assignor"],
-                "session.timeout.ms": config["session_timeout_ms"],
-                "heartbeat.interval.ms": 1000,
-            })
+            }
+            if config["protocol"] == "consumer":
+                # KIP-848: the broker assigns and owns session and heartbeats.
+                settings.update({"group.protocol": "consumer", "group.remote.assignor": config["assignor"]})
+            else:
+                settings.update({
+                    "partition.assignment.strategy": config["assignor"],
+                    "session.timeout.ms": config["session_timeout_ms"],
+                    "heartbeat.interval.ms": 1000,
+                })
+            self.consumer = Consumer(settings)
         else:
             from kafka import KafkaConsumer
             from kafka.coordinator.assignors.range import RangePartitionAssignor
@@ -320,6 +334,7 @@ def run(args):
         "ok": True,
         "client": args.client,
         "assignor": args.assignor,
+        "protocol": args.protocol,
         "consumed": ledger.count(),
         "redelivered": ledger.duplicates(),
         "latency": latencies,
@@ -333,7 +348,10 @@ def main():
     parser.add_argument("--topic", required=True)
     parser.add_argument("--group", required=True)
     parser.add_argument("--assignor", default="range")
+    parser.add_argument("--protocol", choices=["classic", "consumer"], default="classic")
     args = parser.parse_args()
+    if args.protocol == "consumer" and args.client != "confluent":
+        parser.error("--protocol consumer needs --client confluent")
     try:
         run(args)
     except Exception as error:

@@ -18,11 +18,15 @@ use skein_integration_tests::{repo_root, run_ok, tool, Skein};
 const TIMEOUT: Duration = Duration::from_secs(180);
 
 fn groups_script(skein: &Skein, client: &str, assignor: &str, name: &str) -> String {
+    groups_script_with(skein, &["--client", client, "--assignor", assignor, "--topic", name, "--group", name])
+}
+
+fn groups_script_with(skein: &Skein, args: &[&str]) -> String {
     run_ok(
         Command::new(tool("venv/bin/python"))
             .arg(repo_root().join("integration-tests/python/groups.py"))
-            .args(["--client", client, "--bootstrap", &skein.bootstrap(), "--assignor", assignor])
-            .args(["--topic", name, "--group", name]),
+            .args(["--bootstrap", &skein.bootstrap()])
+            .args(args),
         TIMEOUT,
     )
 }
@@ -34,6 +38,33 @@ fn confluent_kafka_groups_share_partitions_through_leave_and_kill() {
         let out = groups_script(&skein, "confluent", assignor, &format!("cf-{assignor}"));
         assert!(out.contains("\"ok\": true") && out.contains("\"consumed\": 1800"), "{assignor}: {out}");
         eprintln!("confluent-kafka {assignor}: {out}");
+    }
+}
+
+#[test]
+fn confluent_kafka_groups_with_the_kip_848_protocol_share_partitions_through_leave_and_kill() {
+    // The broker owns KIP-848 sessions: short enough for the killed member.
+    let skein =
+        Skein::start_with(&["--group.consumer.session.timeout.ms=6000", "--group.consumer.heartbeat.interval.ms=500"]);
+    for assignor in ["uniform", "range"] {
+        let name = format!("cf-848-{assignor}");
+        let out = groups_script_with(
+            &skein,
+            &[
+                "--client",
+                "confluent",
+                "--protocol",
+                "consumer",
+                "--assignor",
+                assignor,
+                "--topic",
+                &name,
+                "--group",
+                &name,
+            ],
+        );
+        assert!(out.contains("\"ok\": true") && out.contains("\"consumed\": 1800"), "{assignor}: {out}");
+        eprintln!("confluent-kafka KIP-848 {assignor}: {out}");
     }
 }
 
