@@ -79,17 +79,15 @@ impl std::fmt::Debug for Replicator {
     }
 }
 
-/// Queues `ops` on the writer and waits for it; `durable` asks for a sync.
-pub(crate) async fn write(writer: &GroupCommitWriter, ops: Vec<WriteOp>, durable: bool) -> io::Result<()> {
+/// Queues `ops` on the writer and waits until they are durable.
+pub(crate) async fn write(writer: &GroupCommitWriter, ops: Vec<WriteOp>) -> io::Result<()> {
     let (sender, receiver) = oneshot::channel();
-    let done = Box::new(move |result| {
-        let _ = sender.send(result);
-    });
-    if durable {
-        writer.submit(ops, done);
-    } else {
-        writer.submit_volatile(ops, done);
-    }
+    writer.submit(
+        ops,
+        Box::new(move |result| {
+            let _ = sender.send(result);
+        }),
+    );
     receiver.await.map_err(|_| io::Error::other("storage writer stopped"))?.map_err(io::Error::other)
 }
 

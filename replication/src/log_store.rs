@@ -119,15 +119,17 @@ impl RaftLogStorage<C> for LogStore {
 
     async fn save_vote(&mut self, vote: &VoteOf<C>) -> Result<(), io::Error> {
         let op = WriteOp::PutRaftState { group: self.group, field: field::VOTE, value: encode_vote(vote) };
-        write(&self.writer, vec![op], true).await
+        write(&self.writer, vec![op]).await
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         // Not synced: on restart the group commits everything it holds again
         // (see `Group::open`), so a lost commit point only delays visibility.
+        // Written directly: openraft's core waits for this before applying,
+        // and a trip through the writer thread would wait behind its fsync.
         let value = encode_log_id(committed.as_ref());
         let op = WriteOp::PutRaftState { group: self.group, field: field::COMMITTED, value };
-        write(&self.writer, vec![op], false).await
+        self.writer.write_volatile(&[op]).map_err(io::Error::other)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogIdOf<C>>, io::Error> {
@@ -196,7 +198,7 @@ impl RaftLogStorage<C> for LogStore {
         let mut ops: Vec<WriteOp> =
             cuts.into_iter().map(|(log, from_offset)| WriteOp::TruncateLog { log, from_offset }).collect();
         ops.push(WriteOp::RaftTruncate { group: self.group, from });
-        write(&self.writer, ops, true).await
+        write(&self.writer, ops).await
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
@@ -205,6 +207,6 @@ impl RaftLogStorage<C> for LogStore {
             WriteOp::RaftPurge { group: self.group, up_to: log_id.index },
             WriteOp::PutRaftState { group: self.group, field: field::PURGED, value: encode_log_id(Some(&log_id)) },
         ];
-        write(&self.writer, ops, true).await
+        write(&self.writer, ops).await
     }
 }

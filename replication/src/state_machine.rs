@@ -18,8 +18,8 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership
 use skein_storage::{GroupCommitWriter, GroupId, Store, WriteOp};
 
 use crate::entry_codec::{decode_log_id, decode_stored_membership, encode_log_id, encode_stored_membership};
+use crate::flush;
 use crate::types::{field, Applied, SnapshotData, C};
-use crate::{flush, write};
 
 #[derive(Clone)]
 pub(crate) struct StateMachine {
@@ -104,7 +104,9 @@ impl RaftStateMachine<C> for StateMachine {
             field: field::APPLIED,
             value: encode_log_id(Some(&last_applied)),
         });
-        write(&self.writer, ops, false).await?;
+        // Directly, not through the writer thread: the entries are durable in
+        // the Raft log already, so this needs no fsync and must not wait for one.
+        self.writer.write_volatile(&ops).map_err(io::Error::other)?;
         for responder in responders {
             responder.send(Applied);
         }

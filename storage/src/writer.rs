@@ -37,9 +37,6 @@ const MAX_GROUP_OPS: usize = 4096;
 struct Pending {
     ops: Vec<WriteOp>,
     bytes: usize,
-    /// False for writes that can be rebuilt after a crash (state applied
-    /// from a durable log): they ride along without forcing a sync.
-    durable: bool,
     done: WriteDone,
 }
 
@@ -52,6 +49,7 @@ enum Command {
 }
 
 pub struct GroupCommitWriter {
+    store: Arc<dyn Store>,
     sender: Mutex<Option<Sender<Command>>>,
     poison: Arc<Mutex<Option<StorageError>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -96,23 +94,32 @@ impl GroupCommitWriter {
                 .map_err(|e| StorageError::Io(e.to_string()))?;
             threads.push(flusher);
         }
-        Ok(Self { sender: Mutex::new(Some(sender)), poison, threads: Mutex::new(threads) })
+        Ok(Self { store, sender: Mutex::new(Some(sender)), poison, threads: Mutex::new(threads) })
     }
 
     /// Queues `ops` as one atomic group; `done` runs on the writer thread
     /// once the group is durable (per the [`SyncPolicy`]).
     pub fn submit(&self, ops: Vec<WriteOp>, done: WriteDone) {
-        self.enqueue(ops, true, done);
+        self.enqueue(ops, done);
     }
 
-    /// Queues `ops` without asking for a sync: for state that can be rebuilt
-    /// from a durable log after a crash. `done` runs once the write is
-    /// visible to readers. It becomes durable with the next synced group.
-    pub fn submit_volatile(&self, ops: Vec<WriteOp>, done: WriteDone) {
-        self.enqueue(ops, false, done);
+    /// Writes `ops` now, on the caller's thread, without a sync: for state
+    /// that can be rebuilt from a durable log after a crash (applied Raft
+    /// entries, the commit point). It becomes durable with the next sync.
+    /// Not ordered with queued writes: callers write only what depends on
+    /// writes that have already completed. A failure poisons the writer.
+    pub fn write_volatile(&self, ops: &[WriteOp]) -> Result<(), StorageError> {
+        if let Some(error) = self.poisoned() {
+            return Err(StorageError::Poisoned(error.to_string()));
+        }
+        let result = self.store.write(ops, false);
+        if let Err(error) = &result {
+            poison_with(&self.poison, error);
+        }
+        result
     }
 
-    fn enqueue(&self, ops: Vec<WriteOp>, durable: bool, done: WriteDone) {
+    fn enqueue(&self, ops: Vec<WriteOp>, done: WriteDone) {
         if let Some(error) = self.poison.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return done(Err(StorageError::Poisoned(error.to_string())));
         }
@@ -121,7 +128,7 @@ impl GroupCommitWriter {
         match sender.as_ref() {
             Some(sender) => {
                 if let Err(mpsc::SendError(Command::Write(pending))) =
-                    sender.send(Command::Write(Pending { ops, bytes, durable, done }))
+                    sender.send(Command::Write(Pending { ops, bytes, done }))
                 {
                     (pending.done)(Err(StorageError::WriterStopped));
                 }
@@ -209,23 +216,35 @@ fn commit_group(
     };
     if result.is_ok() && !group.is_empty() {
         let ops: Vec<WriteOp> = group.iter().flat_map(|p| p.ops.iter().cloned()).collect();
-        let sync = sync_each_group && group.iter().any(|p| p.durable);
-        result = store.write(&ops, sync);
+        result = store.write(&ops, false);
     }
-    if result.is_ok() && !syncs.is_empty() {
+    // The write above reached the OS; the WAL sync is separate so that
+    // direct volatile writes (`write_volatile`) from other threads never
+    // queue behind an fsync inside the store.
+    let sync = !syncs.is_empty() || (sync_each_group && !group.is_empty());
+    if result.is_ok() && sync {
         result = store.sync();
     }
     if let Err(error) = &result {
-        if !matches!(error, StorageError::Poisoned(_)) {
-            tracing::error!(%error, "storage write failed; refusing all further writes");
-            *poison.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone());
-        }
+        poison_with(poison, error);
     }
     for pending in group {
         (pending.done)(result.clone());
     }
     for done in syncs {
         done(result.clone());
+    }
+}
+
+/// Records the first failure: the state on disk is unknown from here on.
+fn poison_with(poison: &Mutex<Option<StorageError>>, error: &StorageError) {
+    if matches!(error, StorageError::Poisoned(_)) {
+        return;
+    }
+    let mut poison = poison.lock().unwrap_or_else(|p| p.into_inner());
+    if poison.is_none() {
+        tracing::error!(%error, "storage write failed; refusing all further writes");
+        *poison = Some(error.clone());
     }
 }
 
