@@ -15,7 +15,7 @@ use openraft::{BasicNode, Config, Raft, ServerState};
 use skein_storage::{GroupCommitWriter, GroupId, Store, WriteOp};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::log_store::LogStore;
+use crate::log_store::{LogStore, Tail};
 use crate::network::NoNetwork;
 use crate::state_machine::StateMachine;
 use crate::types::{Proposal, C};
@@ -50,8 +50,9 @@ impl Group {
         store: Arc<dyn Store>,
         writer: Arc<GroupCommitWriter>,
     ) -> Result<Self, ReplicationError> {
-        let log = LogStore::new(group, Arc::clone(&store), Arc::clone(&writer));
-        let state_machine = StateMachine::new(group, store, writer);
+        let tail = Tail::default();
+        let log = LogStore::new(group, Arc::clone(&store), Arc::clone(&writer), tail.clone());
+        let state_machine = StateMachine::new(group, store, writer, tail);
         let raft = Raft::new(node_id, config, NoNetwork, log, state_machine).await.map_err(|e| fatal(group, e))?;
         let members = BTreeMap::from([(node_id, BasicNode::default())]);
         match raft.initialize(members).await {

@@ -4,9 +4,11 @@
 //! so many groups share each WAL fsync; openraft is told an append is durable
 //! from the writer's completion callback.
 //!
-//! Entries appended but not yet written by the writer thread are kept in an
-//! in-memory tail, so readers see them as soon as `append` returns (openraft
-//! requires that) and applying recent entries needs no disk read.
+//! Entries are kept in an in-memory tail from `append` until the state
+//! machine has applied them: readers see them as soon as `append` returns
+//! (openraft requires that), and openraft reading them back to apply costs
+//! no RocksDB iterator (a seek per entry and per batch it refers to, which
+//! measured ~9% of the broker's CPU under produce load).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -26,21 +28,38 @@ use crate::entry_codec::{
 use crate::types::{field, C};
 use crate::write;
 
+/// Entries appended and not yet applied, by index. Shared by a group's log
+/// store (which adds them) and state machine (which drops them once applied).
+#[derive(Clone, Default)]
+pub(crate) struct Tail(Arc<Mutex<BTreeMap<u64, EntryOf<C>>>>);
+
+impl Tail {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, EntryOf<C>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops the entries up to and including `index`, which are applied.
+    pub(crate) fn applied_up_to(&self, index: u64) {
+        let mut tail = self.lock();
+        *tail = tail.split_off(&(index + 1));
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct LogStore {
     group: GroupId,
     store: Arc<dyn Store>,
     writer: Arc<GroupCommitWriter>,
-    tail: Arc<Mutex<BTreeMap<u64, EntryOf<C>>>>,
+    tail: Tail,
 }
 
 impl LogStore {
-    pub(crate) fn new(group: GroupId, store: Arc<dyn Store>, writer: Arc<GroupCommitWriter>) -> Self {
-        Self { group, store, writer, tail: Arc::default() }
+    pub(crate) fn new(group: GroupId, store: Arc<dyn Store>, writer: Arc<GroupCommitWriter>, tail: Tail) -> Self {
+        Self { group, store, writer, tail }
     }
 
     fn tail(&self) -> MutexGuard<'_, BTreeMap<u64, EntryOf<C>>> {
-        self.tail.lock().unwrap_or_else(|p| p.into_inner())
+        self.tail.lock()
     }
 
     fn state(&self, field: u8) -> io::Result<Option<Bytes>> {
@@ -84,15 +103,22 @@ impl RaftLogReader<C> for LogStore {
         range: RB,
     ) -> Result<Vec<EntryOf<C>>, io::Error> {
         let (from, to) = index_range(&range);
-        let mut entries: BTreeMap<u64, EntryOf<C>> = BTreeMap::new();
-        for (index, bytes) in self.store.raft_entries(self.group, from, to).map_err(io::Error::other)? {
-            entries.insert(index, decode_entry(&bytes, &|log, offset| self.batch_at(log, offset))?);
+        // The tail is contiguous, and newer than anything stored at the same
+        // index: only what lies before it is read from the store.
+        let (tail_first, mut from_tail) = {
+            let tail = self.tail();
+            let first = tail.keys().next().copied().unwrap_or(u64::MAX);
+            (first, tail.range(from..to).map(|(_, entry)| entry.clone()).collect::<Vec<_>>())
+        };
+        let mut entries = Vec::new();
+        let stored_to = to.min(tail_first);
+        if from < stored_to {
+            for (_, bytes) in self.store.raft_entries(self.group, from, stored_to).map_err(io::Error::other)? {
+                entries.push(decode_entry(&bytes, &|log, offset| self.batch_at(log, offset))?);
+            }
         }
-        // The tail is newer than anything stored at the same index.
-        for (index, entry) in self.tail().range(from..to) {
-            entries.insert(*index, entry.clone());
-        }
-        Ok(entries.into_values().collect())
+        entries.append(&mut from_tail);
+        Ok(entries)
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
@@ -145,7 +171,6 @@ impl RaftLogStorage<C> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut ops = Vec::new();
-        let mut appended = Vec::new();
         {
             let mut tail = self.tail();
             for mut entry in entries {
@@ -157,26 +182,10 @@ impl RaftLogStorage<C> for LogStore {
                 if let EntryPayload::Normal(proposal) = &mut entry.payload {
                     proposal.appends_stored = true;
                 }
-                appended.push(entry.log_id);
                 tail.insert(entry.log_id.index, entry);
             }
         }
-        let tail = Arc::clone(&self.tail);
-        self.writer.submit(
-            ops,
-            Box::new(move |result| {
-                if result.is_ok() {
-                    // Durable now; the store serves these from here on.
-                    let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
-                    for log_id in appended {
-                        if tail.get(&log_id.index).is_some_and(|e| e.log_id == log_id) {
-                            tail.remove(&log_id.index);
-                        }
-                    }
-                }
-                callback.io_completed(result.map_err(io::Error::other));
-            }),
-        );
+        self.writer.submit(ops, Box::new(move |result| callback.io_completed(result.map_err(io::Error::other))));
         Ok(())
     }
 

@@ -19,6 +19,7 @@ use skein_storage::{GroupCommitWriter, GroupId, Store, WriteOp};
 
 use crate::entry_codec::{decode_log_id, decode_stored_membership, encode_log_id, encode_stored_membership};
 use crate::flush;
+use crate::log_store::Tail;
 use crate::types::{field, Applied, SnapshotData, C};
 
 #[derive(Clone)]
@@ -26,12 +27,14 @@ pub(crate) struct StateMachine {
     group: GroupId,
     store: Arc<dyn Store>,
     writer: Arc<GroupCommitWriter>,
+    /// The log store's unapplied entries: applied ones leave it here.
+    tail: Tail,
     snapshot: Arc<Mutex<Option<SnapshotMetaOf<C>>>>,
 }
 
 impl StateMachine {
-    pub(crate) fn new(group: GroupId, store: Arc<dyn Store>, writer: Arc<GroupCommitWriter>) -> Self {
-        Self { group, store, writer, snapshot: Arc::default() }
+    pub(crate) fn new(group: GroupId, store: Arc<dyn Store>, writer: Arc<GroupCommitWriter>, tail: Tail) -> Self {
+        Self { group, store, writer, tail, snapshot: Arc::default() }
     }
 
     fn applied(&self) -> io::Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>)> {
@@ -107,6 +110,7 @@ impl RaftStateMachine<C> for StateMachine {
         // Directly, not through the writer thread: the entries are durable in
         // the Raft log already, so this needs no fsync and must not wait for one.
         self.writer.write_volatile(&ops).map_err(io::Error::other)?;
+        self.tail.applied_up_to(last_applied.index);
         for responder in responders {
             responder.send(Applied);
         }
