@@ -99,6 +99,16 @@ func runMember(ctx context.Context, cl *kgo.Client, c *checker, failed chan<- er
 	}
 }
 
+// groupProtocolOpts picks the group protocol: the client-side
+// cooperative-sticky balancer (classic), or KIP-848, where franz-go asks the
+// broker to assign and names the balancer's server-side twin (range).
+func groupProtocolOpts(o options) []kgo.Opt {
+	if o.protocol != "consumer" {
+		return nil
+	}
+	return []kgo.Opt{kgo.Balancers(kgo.RangeBalancer()), kgo.ServerSideBalancer()}
+}
+
 func groupConsume(o options, c *checker) error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
@@ -121,7 +131,7 @@ func groupConsume(o options, c *checker) error {
 	for i := range clients {
 		m := &member{owned: map[int32]bool{}}
 		members[i] = m
-		clients[i], err = kgo.NewClient(append(baseOpts(o),
+		clients[i], err = kgo.NewClient(append(append(baseOpts(o), groupProtocolOpts(o)...),
 			kgo.ConsumerGroup(o.group),
 			kgo.ConsumeTopics(o.topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

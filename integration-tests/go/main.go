@@ -55,6 +55,7 @@ type options struct {
 	timeout     time.Duration
 	mode        string
 	group       string
+	protocol    string
 	members     int
 	producers   int
 }
@@ -454,6 +455,7 @@ func main() {
 	flag.Float64Var(&timeoutSeconds, "timeout", 60, "seconds allowed for producing, and again for consuming")
 	flag.StringVar(&o.mode, "mode", "both", "both|produce|consume|bench (consume only: checks keys k0..k<count-1> without produce offsets; bench: throughput, see bench.go)")
 	flag.StringVar(&o.group, "group", "", "consume as this consumer group (cooperative-sticky, commits after each poll) instead of by direct assignment")
+	flag.StringVar(&o.protocol, "group-protocol", "classic", "classic|consumer (consumer: KIP-848, the broker assigns with its range assignor)")
 	flag.IntVar(&o.members, "members", 1, "group members consuming concurrently (with --group)")
 	flag.IntVar(&o.producers, "producers", 1000, "concurrent producer clients (with --mode producers)")
 	flag.Parse()
@@ -481,6 +483,8 @@ func main() {
 		bad("--members must be at least 1")
 	case o.mode != "both" && o.mode != "produce" && o.mode != "consume" && o.mode != "bench" && o.mode != "producers":
 		bad("--mode must be both, produce, consume, bench or producers")
+	case o.protocol != "classic" && o.protocol != "consumer":
+		bad("--group-protocol must be classic or consumer")
 	case o.mode == "producers" && (o.producers < 1 || o.count < o.producers):
 		bad("--mode producers needs 1 <= --producers <= --count")
 	}

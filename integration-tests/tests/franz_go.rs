@@ -32,12 +32,19 @@ fn franz_go_round_trips_every_codec() {
 #[test]
 fn franz_go_group_members_share_partitions_and_commit() {
     let skein = Skein::start();
+    group_members_share_partitions(&skein, "classic");
+}
+
+#[test]
+fn franz_go_group_members_share_partitions_with_the_kip_848_protocol() {
+    let skein = Skein::start();
+    group_members_share_partitions(&skein, "consumer");
+}
+
+fn group_members_share_partitions(skein: &Skein, protocol: &str) {
+    let topic = format!("fg-group-{protocol}");
     let out = run_ok(
-        Command::new(tool("bin/franz-client")).args([
-            "-bootstrap",
-            &skein.bootstrap(),
-            "-topic",
-            "fg-group",
+        Command::new(tool("bin/franz-client")).args(["-bootstrap", &skein.bootstrap(), "-topic", &topic]).args([
             "-count",
             "6000",
             "-partitions",
@@ -46,8 +53,10 @@ fn franz_go_group_members_share_partitions_and_commit() {
             "franz-readers",
             "-members",
             "3",
+            "-group-protocol",
+            protocol,
         ]),
         Duration::from_secs(180),
     );
-    assert!(out.contains("\"consumed\":6000") && out.contains("\"ok\":true"), "{out}");
+    assert!(out.contains("\"consumed\":6000") && out.contains("\"ok\":true"), "{protocol}: {out}");
 }
