@@ -100,27 +100,7 @@ impl GroupCommitWriter {
     /// Queues `ops` as one atomic group; `done` runs on the writer thread
     /// once the group is durable (per the [`SyncPolicy`]).
     pub fn submit(&self, ops: Vec<WriteOp>, done: WriteDone) {
-        self.enqueue(ops, done);
-    }
-
-    /// Writes `ops` now, on the caller's thread, without a sync: for state
-    /// that can be rebuilt from a durable log after a crash (applied Raft
-    /// entries, the commit point). It becomes durable with the next sync.
-    /// Not ordered with queued writes: callers write only what depends on
-    /// writes that have already completed. A failure poisons the writer.
-    pub fn write_volatile(&self, ops: &[WriteOp]) -> Result<(), StorageError> {
         if let Some(error) = self.poisoned() {
-            return Err(StorageError::Poisoned(error.to_string()));
-        }
-        let result = self.store.write(ops, false);
-        if let Err(error) = &result {
-            poison_with(&self.poison, error);
-        }
-        result
-    }
-
-    fn enqueue(&self, ops: Vec<WriteOp>, done: WriteDone) {
-        if let Some(error) = self.poison.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return done(Err(StorageError::Poisoned(error.to_string())));
         }
         let bytes = ops.iter().map(op_bytes).sum();
@@ -135,6 +115,26 @@ impl GroupCommitWriter {
             }
             None => done(Err(StorageError::WriterStopped)),
         }
+    }
+
+    /// Writes `ops` now, on the caller's thread, without a sync: for state
+    /// that can be rebuilt from a durable log after a crash (applied Raft
+    /// entries, the commit point). It becomes durable with the next sync.
+    /// Not ordered with queued writes: callers write only what depends on
+    /// writes that have already completed. A failure poisons the writer.
+    pub fn write_volatile(&self, ops: &[WriteOp]) -> Result<(), StorageError> {
+        if let Some(error) = self.poisoned() {
+            return Err(StorageError::Poisoned(error.to_string()));
+        }
+        // After shutdown the store has been checkpointed: nothing more lands.
+        if self.sender.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return Err(StorageError::WriterStopped);
+        }
+        let result = self.store.write(ops, false);
+        if let Err(error) = &result {
+            poison_with(&self.poison, error);
+        }
+        result
     }
 
     /// Makes everything submitted so far durable, then calls `done`.
@@ -257,7 +257,7 @@ mod tests {
     use crate::MemoryStore;
 
     #[test]
-    fn shutdown_returns_with_the_interval_flusher_running() {
+    fn shutdown_returns_with_the_interval_flusher_running_and_later_writes_are_refused() {
         let writer = Arc::new(
             GroupCommitWriter::start(Arc::new(MemoryStore::new()), SyncPolicy::Interval(Duration::from_millis(5)))
                 .expect("starts"),
@@ -266,6 +266,8 @@ mod tests {
         let op = WriteOp::PutMeta { key: "k".to_owned(), value: vec![1] };
         writer.submit(vec![op], Box::new(move |result| written_tx.send(result).expect("send")));
         assert!(written_rx.recv_timeout(Duration::from_secs(5)).expect("written").is_ok());
+        let direct = WriteOp::PutMeta { key: "direct".to_owned(), value: vec![3] };
+        writer.write_volatile(&[direct]).expect("a direct write lands at once");
         let (stopped_tx, stopped_rx) = mpsc::channel();
         let stopping = Arc::clone(&writer);
         std::thread::spawn(move || {
@@ -276,5 +278,7 @@ mod tests {
         let (late_tx, late_rx) = mpsc::channel();
         writer.submit(Vec::new(), Box::new(move |result| late_tx.send(result).expect("send")));
         assert!(matches!(late_rx.recv_timeout(Duration::from_secs(5)), Ok(Err(StorageError::WriterStopped))));
+        let late_op = WriteOp::PutMeta { key: "late".to_owned(), value: vec![2] };
+        assert!(matches!(writer.write_volatile(&[late_op]), Err(StorageError::WriterStopped)));
     }
 }
