@@ -7,6 +7,10 @@
 //! awaits them in that order. The queue is bounded (`queued.max.requests`),
 //! which stops reading when a client has too many requests in flight.
 //!
+//! Before a request is dispatched it reserves its frame's size from the
+//! broker-wide [`RequestBytes`] budget; while it waits, this connection
+//! reads nothing more, which bounds the memory requests can hold.
+//!
 //! Produce requests additionally take the connection's ordering lock until
 //! their batches are staged, so their appends keep request order.
 //!
@@ -28,12 +32,18 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
 use crate::handlers::{self, unsupported_version_response, Context};
+use crate::server::RequestBytes;
 
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 type PendingResponse = oneshot::Receiver<Option<BytesMut>>;
 
-pub async fn serve(stream: TcpStream, ctx: Context, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    stream: TcpStream,
+    ctx: Context,
+    mut shutdown: watch::Receiver<bool>,
+    request_bytes: Option<RequestBytes>,
+) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     // Kafka reports a member's host as `/address` (DescribeGroups, tools).
     let client_host: Arc<str> = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default().into();
@@ -60,7 +70,9 @@ pub async fn serve(stream: TcpStream, ctx: Context, mut shutdown: watch::Receive
         loop {
             match split_frame(&mut buffer, ctx.config.max_frame_bytes) {
                 Ok(Some(frame)) => {
-                    if !submit(&ctx, frame, &queue, &ordering, &peer, &client_host).await {
+                    let connection =
+                        Connection { queue: &queue, ordering: &ordering, peer: &peer, client_host: &client_host };
+                    if !submit(&ctx, frame, &connection, request_bytes.as_ref()).await {
                         break 'connection;
                     }
                 }
@@ -87,16 +99,24 @@ pub async fn serve(stream: TcpStream, ctx: Context, mut shutdown: watch::Receive
     let _ = write_task.await;
 }
 
+/// What one connection's requests share.
+struct Connection<'a> {
+    queue: &'a mpsc::Sender<PendingResponse>,
+    ordering: &'a Arc<Mutex<()>>,
+    peer: &'a str,
+    client_host: &'a Arc<str>,
+}
+
 /// Decodes and dispatches one frame. Returns false when the connection must close.
 async fn submit(
     ctx: &Context,
     frame: BytesMut,
-    queue: &mpsc::Sender<PendingResponse>,
-    ordering: &Arc<Mutex<()>>,
-    peer: &str,
-    client_host: &Arc<str>,
+    connection: &Connection<'_>,
+    request_bytes: Option<&RequestBytes>,
 ) -> bool {
+    let Connection { queue, ordering, peer, client_host } = *connection;
     let (reply, response) = oneshot::channel();
+    let frame_bytes = frame.len();
     // A decoder panic (a bug in a dependency, triggered by hostile bytes)
     // must cost only this connection.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_request(frame.freeze())));
@@ -117,6 +137,11 @@ async fn submit(
             return false;
         }
     };
+    // Reserved before the ordering lock, so no lock is held while waiting.
+    let reserved = match request_bytes {
+        Some(budget) => Some(budget.reserve(frame_bytes).await),
+        None => None,
+    };
     let guard = if request.api == Api::Produce { Some(Arc::clone(ordering).lock_owned().await) } else { None };
     if queue.send(response).await.is_err() {
         return false;
@@ -135,6 +160,7 @@ async fn submit(
             }
         });
         ctx.metrics.record_request(api.name(), version, started.elapsed().as_secs_f64());
+        drop(reserved);
         let _ = reply.send(encoded);
     });
     true

@@ -59,19 +59,25 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Running> {
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let phase = std::time::Instant::now();
+    skein_replication::warm_up();
     let store_path = config.data_dir.join("store");
     let store: Arc<dyn Store> = Arc::new(
         RocksStore::open(&store_path).with_context(|| format!("cannot open the store in {}", store_path.display()))?,
     );
+    tracing::debug!(ms = phase.elapsed().as_millis() as u64, "store opened");
     let policy = match config.fsync_interval {
         None => FsyncPolicy::Always,
         Some(every) => FsyncPolicy::Interval(every),
     };
     let replicator = Arc::new(Replicator::start(config.node_id, store, policy).await?);
+    tracing::debug!(ms = phase.elapsed().as_millis() as u64, "metadata group open");
     let cluster = Cluster::open(Arc::clone(&config), Arc::clone(&replicator)).await?;
+    tracing::debug!(ms = phase.elapsed().as_millis() as u64, "partitions open");
     let topic_source = Arc::clone(&cluster);
     let topics: TopicSource = Arc::new(move || topic_source.topic_image());
     let groups = GroupCoordinator::open(Arc::clone(&replicator), coordinator_settings(&config), topics).await?;
+    tracing::debug!(ms = phase.elapsed().as_millis() as u64, "coordinator shards open");
     let metrics = Metrics::new()?;
     let http_address = match http_listener {
         Some(http) => {

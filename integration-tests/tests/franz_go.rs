@@ -60,3 +60,19 @@ fn group_members_share_partitions(skein: &Skein, protocol: &str) {
     );
     assert!(out.contains("\"consumed\":6000") && out.contains("\"ok\":true"), "{protocol}: {out}");
 }
+
+/// With a request-bytes budget far below one produce request (franz-go puts
+/// up to 1 MB per partition in each), requests run one at a time and every
+/// record still lands once.
+#[test]
+fn franz_go_produces_through_a_tiny_request_bytes_budget() {
+    let skein = Skein::start_with(&["--queued.max.request.bytes=65536"]);
+    let out =
+        run_ok(
+            Command::new(tool("bin/franz-client"))
+                .args(["-bootstrap", &skein.bootstrap(), "-topic", "fg-budget"])
+                .args(["-mode", "bench", "-count", "30000", "-size", "1024", "-acks", "all", "-partitions", "8"]),
+            Duration::from_secs(180),
+        );
+    assert!(out.contains("\"ok\":true") && out.contains("\"consumed\":30000"), "{out}");
+}

@@ -95,10 +95,14 @@ fn map_huge(size: usize) -> *mut u8 {
 
 /// Kept by the C allocator rather than returned to the kernel: up to this
 /// much free memory at the top of its heaps.
-const TRIM_THRESHOLD_BYTES: libc::c_int = 64 << 20;
+const TRIM_THRESHOLD_BYTES: libc::c_int = 16 << 20;
 /// Served from the heaps (reusable) rather than from fresh mappings: every
 /// allocation below this size (fetch responses and RocksDB's blob reads).
 const MMAP_THRESHOLD_BYTES: libc::c_int = 32 << 20;
+
+/// Heaps glibc may create; its default (8 per core) lets each thread that
+/// frees memory keep up to the trim threshold of it in a heap of its own.
+const ARENA_COUNT: libc::c_int = 2;
 
 /// Makes glibc's malloc keep and reuse freed memory (see the module docs).
 /// Call once, first thing in `main`. Returns whether glibc took both settings.
@@ -110,6 +114,7 @@ pub fn keep_freed_memory() -> bool {
     unsafe {
         libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
             && libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+            && libc::mallopt(libc::M_ARENA_MAX, ARENA_COUNT) == 1
     }
 }
 

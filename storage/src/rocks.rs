@@ -50,11 +50,11 @@ impl std::fmt::Debug for RocksStore {
 /// Memory bounds. RocksDB's defaults (64 MiB memtables, two per column
 /// family, and a block cache per family) let six families hold most of a
 /// gigabyte; these keep the broker's whole footprint in the low hundreds.
-const MEMTABLES_TOTAL_BYTES: usize = 64 << 20;
-const LOG_MEMTABLE_BYTES: usize = 32 << 20;
+const MEMTABLES_TOTAL_BYTES: usize = 48 << 20;
+const LOG_MEMTABLE_BYTES: usize = 16 << 20;
 const RAFT_LOG_MEMTABLE_BYTES: usize = 16 << 20;
 const SMALL_MEMTABLE_BYTES: usize = 4 << 20;
-const BLOCK_CACHE_BYTES: usize = 32 << 20;
+const BLOCK_CACHE_BYTES: usize = 16 << 20;
 
 /// Options of a family; all share one block cache.
 fn family_options(cache: &Cache, memtable_bytes: usize, block_bytes: usize) -> Options {
@@ -99,6 +99,10 @@ impl RocksStore {
         options.create_missing_column_families(true);
         options.set_max_background_jobs(2);
         options.set_bytes_per_sync(1 << 20);
+        // Open reads no table file to refresh statistics RocksDB only uses
+        // to tune compaction: on a restart over gigabytes of data that was
+        // most of the open's time.
+        options.set_skip_stats_update_on_db_open(true);
         // Past this total, the largest memtable is flushed early.
         options.set_db_write_buffer_size(MEMTABLES_TOTAL_BYTES);
         // The `default` family (topic metadata) is small.

@@ -154,6 +154,14 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     def("max.connections", "10000", Int, Some(1), "Connections accepted at once; more are closed on accept."),
     def("queued.max.requests", "500", Int, Some(1), "Requests one connection may have in flight (pipelined) at once."),
     def(
+        "queued.max.request.bytes",
+        "33554432",
+        Int,
+        Some(-1),
+        "Bytes of requests all connections together may have in flight; a connection whose next request \
+         does not fit waits before reading on (one request always fits). -1: no limit (Kafka's default).",
+    ),
+    def(
         "offsets.topic.num.partitions",
         "50",
         Int,

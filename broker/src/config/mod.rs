@@ -62,6 +62,8 @@ pub struct BrokerConfig {
     pub max_frame_bytes: usize,
     pub max_connections: usize,
     pub max_inflight_per_connection: usize,
+    /// `queued.max.request.bytes`; `None` when unlimited (zero or negative).
+    pub max_inflight_request_bytes: Option<usize>,
     pub fsync_interval: Option<Duration>,
     pub http_listener: Option<String>,
     pub shutdown_grace: Duration,
@@ -151,6 +153,7 @@ impl BrokerConfig {
             max_frame_bytes: int("socket.request.max.bytes") as usize,
             max_connections: int("max.connections") as usize,
             max_inflight_per_connection: int("queued.max.requests") as usize,
+            max_inflight_request_bytes: usize::try_from(int("queued.max.request.bytes")).ok().filter(|b| *b > 0),
             shutdown_grace: Duration::from_millis(int("skein.shutdown.grace.ms") as u64),
             json_logs: get("skein.log.format") == "json",
             groups: GroupConfig {
