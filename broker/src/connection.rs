@@ -18,16 +18,19 @@
 //! connection, as Kafka does; the exception is ApiVersions, which is answered
 //! with UNSUPPORTED_VERSION and the version table (KIP-511).
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use skein_protocol::frame::split_frame;
 use skein_protocol::request::{decode_request, DecodeError};
-use skein_protocol::response::encode_response;
+use skein_protocol::response::{encode_response_chunks, ResponseChunks};
 use skein_protocol::versions::Api;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
@@ -36,7 +39,10 @@ use crate::server::RequestBytes;
 
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-type PendingResponse = oneshot::Receiver<Option<BytesMut>>;
+type PendingResponse = oneshot::Receiver<Option<ResponseChunks>>;
+
+/// Slices handed to one vectored write.
+const MAX_WRITE_SLICES: usize = 64;
 
 pub async fn serve(
     stream: TcpStream,
@@ -53,8 +59,8 @@ pub async fn serve(
     let write_task = tokio::spawn(async move {
         while let Some(response) = pending.recv().await {
             match response.await {
-                Ok(Some(bytes)) => {
-                    if writer.write_all(&bytes).await.is_err() {
+                Ok(Some(response)) => {
+                    if write_chunks(&mut writer, response.chunks).await.is_err() {
                         return;
                     }
                 }
@@ -128,7 +134,7 @@ async fn submit(
         Ok(request) => request,
         Err(DecodeError::UnsupportedVersion { prefix, support }) if support.api == Api::ApiVersions => {
             let body = ResponseKind::ApiVersions(unsupported_version_response());
-            let encoded = encode_response(ApiKey::ApiVersions, 0, prefix.correlation_id, &body);
+            let encoded = encode_response_chunks(ApiKey::ApiVersions, 0, prefix.correlation_id, body);
             let _ = reply.send(encoded.ok());
             return queue.send(response).await.is_ok();
         }
@@ -152,16 +158,40 @@ async fn submit(
         let started = Instant::now();
         let (api, version, correlation_id) = (request.api, request.version, request.header.correlation_id);
         let body = handlers::handle(&ctx, request, guard, &client_host).await;
-        let encoded = body.and_then(|body| match encode_response(api.support().key, version, correlation_id, &body) {
-            Ok(bytes) => Some(bytes),
-            Err(error) => {
-                tracing::error!(%error, "cannot encode response");
-                None
-            }
-        });
+        let encoded =
+            body.and_then(|body| match encode_response_chunks(api.support().key, version, correlation_id, body) {
+                Ok(bytes) => Some(bytes),
+                Err(error) => {
+                    tracing::error!(%error, "cannot encode response");
+                    None
+                }
+            });
         ctx.metrics.record_request(api.name(), version, started.elapsed().as_secs_f64());
         drop(reserved);
         let _ = reply.send(encoded);
     });
     true
+}
+
+/// Writes a response's chunks in order with vectored writes: a Fetch
+/// response's stored batches go from their buffers to the socket without
+/// being gathered into one frame first.
+async fn write_chunks(writer: &mut OwnedWriteHalf, chunks: Vec<Bytes>) -> std::io::Result<()> {
+    let mut chunks: VecDeque<Bytes> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
+    while !chunks.is_empty() {
+        let slices: Vec<IoSlice<'_>> = chunks.iter().take(MAX_WRITE_SLICES).map(|c| IoSlice::new(c)).collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while let Some(front) = chunks.front_mut() {
+            if written < front.len() {
+                front.advance(written);
+                break;
+            }
+            written -= front.len();
+            chunks.pop_front();
+        }
+    }
+    Ok(())
 }
