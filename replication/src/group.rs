@@ -41,7 +41,8 @@ fn fatal(group: GroupId, error: impl std::fmt::Display) -> ReplicationError {
 
 impl Group {
     /// Starts the group's Raft on this node, initialises it on first use,
-    /// waits until this node leads, and commits a barrier entry so that
+    /// waits until this node leads, and (unless everything in the log is
+    /// applied already) commits a barrier entry so that
     /// everything already in the log is committed and applied on return.
     pub(crate) async fn open(
         node_id: u64,
@@ -68,7 +69,9 @@ impl Group {
             .state(ServerState::Leader, "this node leads its single-member group")
             .await
             .map_err(|e| fatal(group, e))?;
-        raft.client_write(Proposal::new(Vec::new())).await.map_err(|e| fatal(group, e))?;
+        if !fully_applied(&raft) {
+            raft.client_write(Proposal::new(Vec::new())).await.map_err(|e| fatal(group, e))?;
+        }
         let (queue, receiver) = mpsc::unbounded_channel();
         tokio::spawn(run_proposer(group, raft.clone(), receiver));
         Ok(Self { raft, queue })
@@ -91,6 +94,16 @@ impl Group {
             tracing::warn!(%error, "raft group did not shut down cleanly");
         }
     }
+}
+
+/// True when the state machine has applied the log's last entry, as after a
+/// clean shutdown (which checkpoints the applied state): the barrier entry
+/// would then cost a WAL fsync per group at every restart for nothing.
+/// After a crash the applied state may lag the log, and the barrier commits
+/// and applies what it holds before the partition resumes.
+fn fully_applied(raft: &Raft<C, StateMachine>) -> bool {
+    let metrics = raft.metrics().borrow_watched().clone();
+    metrics.last_log_index.is_some() && metrics.last_applied.map(|id| id.index) == metrics.last_log_index
 }
 
 fn is_leader(raft: &Raft<C, StateMachine>) -> bool {

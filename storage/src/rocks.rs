@@ -103,6 +103,11 @@ impl RocksStore {
         // to tune compaction: on a restart over gigabytes of data that was
         // most of the open's time.
         options.set_skip_stats_update_on_db_open(true);
+        // Table files are opened when first read rather than all at open
+        // (RocksDB's default, -1), and at most this many stay open.
+        options.set_max_open_files(1024);
+        // RocksDB keeps 1,000 old info logs by default, one per start.
+        options.set_keep_log_file_num(5);
         // Past this total, the largest memtable is flushed early.
         options.set_db_write_buffer_size(MEMTABLES_TOTAL_BYTES);
         // The `default` family (topic metadata) is small.
