@@ -41,6 +41,18 @@ impl PartitionError {
 /// Resolves when a staged append has committed.
 pub type Commit = Pin<Box<dyn Future<Output = Result<AppendOutcome, PartitionError>> + Send>>;
 
+/// When a produce is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acknowledge {
+    /// Once the batch is committed (durable, with `skein.fsync=always`) and
+    /// visible to consumers: acks=all.
+    Committed,
+    /// Once this node's log holds it, before the fsync and the commit: acks=1
+    /// (and acks=0, which is not answered at all), as Kafka's leader answers
+    /// acks=1 from its page cache.
+    Written,
+}
+
 /// The result of a successful produce to one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOutcome {
@@ -132,6 +144,7 @@ impl Partition {
         records: &Bytes,
         header: &BatchHeader,
         log_append_time_ms: Option<i64>,
+        acknowledge: Acknowledge,
     ) -> Result<Commit, PartitionError> {
         let mut state = self.lock();
         if state.deleted {
@@ -183,15 +196,34 @@ impl Partition {
         }
         state.next_offset = last_offset + 1;
         state.max_timestamp = state.max_timestamp.max(max_timestamp);
-        let commit = replicator.propose(self.log, ops);
+        let proposed = replicator.propose_written(self.log, ops);
         drop(state);
         let partition = Arc::clone(self);
-        Ok(Box::pin(async move {
-            commit.await.map_err(|e| PartitionError::storage(&e))?;
+        let committed = async move {
+            proposed.applied.await.map_err(|e| PartitionError::storage(&e))?;
             partition.high_watermark.fetch_max(last_offset + 1, Ordering::AcqRel);
             partition.wake_waiters();
             Ok(partition.outcome(base_offset, log_append_time_ms))
-        }))
+        };
+        match acknowledge {
+            Acknowledge::Committed => Ok(Box::pin(committed)),
+            Acknowledge::Written => {
+                // The commit still has to raise the high watermark; it runs
+                // on, and a failure there is the storage failure every later
+                // write will see too.
+                let log = self.log;
+                tokio::spawn(async move {
+                    if let Err(error) = committed.await {
+                        tracing::warn!(log, %error.message, "a batch answered at acks=1 did not commit");
+                    }
+                });
+                let partition = Arc::clone(self);
+                Ok(Box::pin(async move {
+                    proposed.written.await.map_err(|e| PartitionError::storage(&e))?;
+                    Ok(partition.outcome(base_offset, log_append_time_ms))
+                }))
+            }
+        }
     }
 
     fn outcome(&self, base_offset: i64, log_append_time_ms: Option<i64>) -> AppendOutcome {

@@ -220,7 +220,7 @@ pub(crate) fn decode_entry(bytes: &Bytes, batches: BatchSource<'_>) -> io::Resul
         NORMAL_STORED => {
             let mut ops = read_stored_appends(&mut reader, batches)?;
             ops.extend(decode_ops(&reader.rest()).map_err(|e| invalid(&e.to_string()))?);
-            EntryPayload::Normal(Proposal { ops, appends_stored: true })
+            EntryPayload::Normal(Proposal { appends_stored: true, ..Proposal::new(ops) })
         }
         MEMBERSHIP => EntryPayload::Membership(read_membership(&mut reader)?),
         _ => return Err(invalid("entry type")),

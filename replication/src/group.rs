@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::log_store::{LogStore, Tail};
 use crate::network::NoNetwork;
 use crate::state_machine::StateMachine;
-use crate::types::{Proposal, C};
+use crate::types::{Proposal, WrittenSender, WrittenWaiters, C};
 use crate::ReplicationError;
 
 /// Most proposals merged into one entry, so one entry stays bounded.
@@ -27,6 +27,8 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Queued {
     pub(crate) ops: Vec<WriteOp>,
+    /// Told when the entry holding these ops is written, before its fsync.
+    pub(crate) written: Option<WrittenSender>,
     pub(crate) done: oneshot::Sender<Result<(), ReplicationError>>,
 }
 
@@ -134,9 +136,9 @@ async fn run_proposer(group: GroupId, raft: Raft<C, StateMachine>, mut receiver:
                     open = false;
                     continue;
                 };
-                let (ops, waiters) = merge_queued(first, &mut receiver);
+                let (proposal, waiters) = merge_queued(first, &mut receiver);
                 let (responder, applied) = ProgressResponder::complete_only();
-                match raft.client_write_ff(Proposal::new(ops), Some(responder)).await {
+                match raft.client_write_ff(proposal, Some(responder)).await {
                     Ok(()) => in_flight.push_back(async move {
                         let result = match applied.await {
                             Ok(Ok(_)) => Ok(()),
@@ -153,20 +155,22 @@ async fn run_proposer(group: GroupId, raft: Raft<C, StateMachine>, mut receiver:
 }
 
 /// `first` plus whatever else is queued (up to [`MAX_MERGED_PROPOSALS`]),
-/// as the ops of one entry and the waiters of its proposals.
-fn merge_queued(first: Queued, receiver: &mut mpsc::UnboundedReceiver<Queued>) -> (Vec<WriteOp>, Waiters) {
+/// as one entry and the waiters of its proposals.
+fn merge_queued(first: Queued, receiver: &mut mpsc::UnboundedReceiver<Queued>) -> (Proposal, Waiters) {
     let mut ops = first.ops;
     let mut waiters = vec![first.done];
+    let mut written: Vec<_> = first.written.into_iter().collect();
     while waiters.len() < MAX_MERGED_PROPOSALS {
         match receiver.try_recv() {
             Ok(next) => {
                 ops.extend(next.ops);
                 waiters.push(next.done);
+                written.extend(next.written);
             }
             Err(_) => break,
         }
     }
-    (ops, waiters)
+    (Proposal { written: WrittenWaiters::new(written), ..Proposal::new(ops) }, waiters)
 }
 
 fn answer(waiters: Waiters, result: Result<(), ReplicationError>) {

@@ -64,6 +64,14 @@ pub enum ReplicationError {
     ShuttingDown,
 }
 
+/// The two answers of [`Replicator::propose_written`].
+pub struct Proposed {
+    pub written: ProposalFuture,
+    pub applied: ProposalFuture,
+}
+
+pub type ProposalFuture = std::pin::Pin<Box<dyn Future<Output = Result<(), ReplicationError>> + Send>>;
+
 /// The node's replication engine: its groups and the shared writer.
 pub struct Replicator {
     node_id: i32,
@@ -219,13 +227,36 @@ impl Replicator {
         ops: Vec<WriteOp>,
     ) -> impl Future<Output = Result<(), ReplicationError>> + Send + 'static {
         let (done, receiver) = oneshot::channel();
+        self.enqueue(group, Queued { ops, written: None, done });
+        async move { receiver.await.unwrap_or(Err(ReplicationError::ShuttingDown)) }
+    }
+
+    /// Like [`propose`](Self::propose), with a second signal: `written`
+    /// resolves once this node's log holds the entry (written, not yet
+    /// fsynced, not yet committed), which is all a produce with acks=1
+    /// promises. `applied` resolves as `propose`'s future does.
+    pub fn propose_written(&self, group: GroupId, ops: Vec<WriteOp>) -> Proposed {
+        let (done, applied) = oneshot::channel();
+        let (written_tx, written) = oneshot::channel();
+        self.enqueue(group, Queued { ops, written: Some(written_tx), done });
+        Proposed {
+            written: Box::pin(async move {
+                match written.await {
+                    Ok(result) => result.map_err(ReplicationError::from),
+                    Err(_) => Err(ReplicationError::ShuttingDown),
+                }
+            }),
+            applied: Box::pin(async move { applied.await.unwrap_or(Err(ReplicationError::ShuttingDown)) }),
+        }
+    }
+
+    fn enqueue(&self, group: GroupId, queued: Queued) {
         match self.group(group) {
-            Some(open) => open.enqueue(Queued { ops, done }),
+            Some(open) => open.enqueue(queued),
             None => {
-                let _ = done.send(Err(ReplicationError::UnknownGroup(group)));
+                let _ = queued.done.send(Err(ReplicationError::UnknownGroup(group)));
             }
         }
-        async move { receiver.await.unwrap_or(Err(ReplicationError::ShuttingDown)) }
     }
 
     /// Set when a storage failure has stopped all writes.

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::{EntryPayload, OptionalSend, RaftLogReader};
-use skein_storage::{GroupCommitWriter, GroupId, LogId, Store, StoredBatch, WriteOp};
+use skein_storage::{GroupCommitWriter, GroupId, LogId, Store, StoredBatch, WriteDone, WriteOp};
 
 use crate::entry_codec::{
     decode_entry, decode_entry_log_id, decode_log_id, decode_vote, encode_entry_for_log, encode_log_id, encode_vote,
@@ -171,9 +171,13 @@ impl RaftLogStorage<C> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut ops = Vec::new();
+        let mut written = Vec::new();
         {
             let mut tail = self.tail();
             for mut entry in entries {
+                if let EntryPayload::Normal(proposal) = &entry.payload {
+                    written.extend(proposal.written.take());
+                }
                 // The batches go to their partition logs in this same write,
                 // and the entry keeps references: each batch is written once.
                 let (encoded, appends) = encode_entry_for_log(&entry);
@@ -185,7 +189,17 @@ impl RaftLogStorage<C> for LogStore {
                 tail.insert(entry.log_id.index, entry);
             }
         }
-        self.writer.submit(ops, Box::new(move |result| callback.io_completed(result.map_err(io::Error::other))));
+        let done: WriteDone = Box::new(move |result| callback.io_completed(result.map_err(io::Error::other)));
+        if written.is_empty() {
+            self.writer.submit(ops, done);
+        } else {
+            let tell_written: WriteDone = Box::new(move |result| {
+                for waiter in written {
+                    let _ = waiter.send(result.clone());
+                }
+            });
+            self.writer.submit_written(ops, tell_written, done);
+        }
         Ok(())
     }
 

@@ -1,8 +1,10 @@
 //! The openraft type configuration shared by every group.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
-use skein_storage::WriteOp;
+use skein_storage::{StorageError, WriteOp};
+use tokio::sync::oneshot;
 
 /// The application data of one Raft entry: writes to apply atomically. The
 /// leader assigned every Kafka offset inside them before proposing, so Raft
@@ -15,11 +17,38 @@ pub(crate) struct Proposal {
     /// their partition logs (with the entry, in one atomic write): applying
     /// the entry then skips them, so each batch is written once.
     pub(crate) appends_stored: bool,
+    /// Told once the entry has reached the store, before its fsync; not
+    /// part of the entry's encoding (a restarted node has no one to tell).
+    pub(crate) written: WrittenWaiters,
 }
 
 impl Proposal {
     pub(crate) fn new(ops: Vec<WriteOp>) -> Self {
-        Self { ops, appends_stored: false }
+        Self { ops, appends_stored: false, written: WrittenWaiters::default() }
+    }
+}
+
+/// Told the result of writing an entry locally (acks=1 produces wait on it).
+pub(crate) type WrittenSender = oneshot::Sender<Result<(), StorageError>>;
+
+/// Whoever waits for an entry to be written locally. Shared by the entry's
+/// clones; the log store takes them once.
+#[derive(Clone, Default)]
+pub(crate) struct WrittenWaiters(Arc<Mutex<Vec<WrittenSender>>>);
+
+impl WrittenWaiters {
+    pub(crate) fn new(waiters: Vec<WrittenSender>) -> Self {
+        Self(Arc::new(Mutex::new(waiters)))
+    }
+
+    pub(crate) fn take(&self) -> Vec<WrittenSender> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl fmt::Debug for WrittenWaiters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WrittenWaiters")
     }
 }
 

@@ -37,6 +37,8 @@ const MAX_GROUP_OPS: usize = 4096;
 struct Pending {
     ops: Vec<WriteOp>,
     bytes: usize,
+    /// Called once the group is written, before its sync (see `submit_written`).
+    written: Option<WriteDone>,
     done: WriteDone,
 }
 
@@ -100,20 +102,37 @@ impl GroupCommitWriter {
     /// Queues `ops` as one atomic group; `done` runs on the writer thread
     /// once the group is durable (per the [`SyncPolicy`]).
     pub fn submit(&self, ops: Vec<WriteOp>, done: WriteDone) {
+        self.queue(ops, None, done);
+    }
+
+    /// Like [`submit`](Self::submit), and `written` runs as soon as the
+    /// group has reached the store, before the sync that makes it durable:
+    /// for answers that promise only a local write (a produce with acks=1).
+    pub fn submit_written(&self, ops: Vec<WriteOp>, written: WriteDone, done: WriteDone) {
+        self.queue(ops, Some(written), done);
+    }
+
+    fn queue(&self, ops: Vec<WriteOp>, written: Option<WriteDone>, done: WriteDone) {
+        let refuse = |error: StorageError, written: Option<WriteDone>, done: WriteDone| {
+            if let Some(written) = written {
+                written(Err(error.clone()));
+            }
+            done(Err(error));
+        };
         if let Some(error) = self.poisoned() {
-            return done(Err(StorageError::Poisoned(error.to_string())));
+            return refuse(StorageError::Poisoned(error.to_string()), written, done);
         }
         let bytes = ops.iter().map(op_bytes).sum();
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         match sender.as_ref() {
             Some(sender) => {
                 if let Err(mpsc::SendError(Command::Write(pending))) =
-                    sender.send(Command::Write(Pending { ops, bytes, done }))
+                    sender.send(Command::Write(Pending { ops, bytes, written, done }))
                 {
-                    (pending.done)(Err(StorageError::WriterStopped));
+                    refuse(StorageError::WriterStopped, pending.written, pending.done);
                 }
             }
-            None => done(Err(StorageError::WriterStopped)),
+            None => refuse(StorageError::WriterStopped, written, done),
         }
     }
 
@@ -205,7 +224,7 @@ fn run_writer(
 
 fn commit_group(
     store: &dyn Store,
-    group: Vec<Pending>,
+    mut group: Vec<Pending>,
     syncs: Vec<WriteDone>,
     sync_each_group: bool,
     poison: &Mutex<Option<StorageError>>,
@@ -217,6 +236,11 @@ fn commit_group(
     if result.is_ok() && !group.is_empty() {
         let ops: Vec<WriteOp> = group.iter().flat_map(|p| p.ops.iter().cloned()).collect();
         result = store.write(&ops, false);
+    }
+    for pending in &mut group {
+        if let Some(written) = pending.written.take() {
+            written(result.clone());
+        }
     }
     // The write above reached the OS; the WAL sync is separate so that
     // direct volatile writes (`write_volatile`) from other threads never
@@ -280,5 +304,96 @@ mod tests {
         assert!(matches!(late_rx.recv_timeout(Duration::from_secs(5)), Ok(Err(StorageError::WriterStopped))));
         let late_op = WriteOp::PutMeta { key: "late".to_owned(), value: vec![2] };
         assert!(matches!(writer.write_volatile(&[late_op]), Err(StorageError::WriterStopped)));
+    }
+
+    /// A store that records the order of writes and syncs.
+    struct Recording {
+        inner: MemoryStore,
+        events: Arc<Mutex<Vec<&'static str>>>,
+    }
+
+    impl Recording {
+        fn note(&self, event: &'static str) {
+            self.events.lock().expect("events").push(event);
+        }
+    }
+
+    impl Store for Recording {
+        fn write(&self, ops: &[WriteOp], sync: bool) -> Result<(), StorageError> {
+            self.note("write");
+            self.inner.write(ops, sync)
+        }
+        fn sync(&self) -> Result<(), StorageError> {
+            self.note("sync");
+            self.inner.sync()
+        }
+        fn checkpoint(&self) -> Result<(), StorageError> {
+            self.inner.checkpoint()
+        }
+        fn read(&self, log: crate::LogId, from: i64, max: usize) -> Result<Vec<crate::StoredBatch>, StorageError> {
+            self.inner.read(log, from, max)
+        }
+        fn bounds(&self, log: crate::LogId) -> Result<crate::LogBounds, StorageError> {
+            self.inner.bounds(log)
+        }
+        fn find_by_timestamp(&self, log: crate::LogId, ts: i64) -> Result<Option<crate::StoredBatch>, StorageError> {
+            self.inner.find_by_timestamp(log, ts)
+        }
+        fn find_max_timestamp(&self, log: crate::LogId) -> Result<Option<crate::StoredBatch>, StorageError> {
+            self.inner.find_max_timestamp(log)
+        }
+        fn producer_states(&self, log: crate::LogId) -> Result<Vec<(i64, crate::ProducerState)>, StorageError> {
+            self.inner.producer_states(log)
+        }
+        fn topics(&self) -> Result<Vec<crate::TopicRecord>, StorageError> {
+            self.inner.topics()
+        }
+        fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+            self.inner.meta(key)
+        }
+        fn raft_entries(
+            &self,
+            group: crate::GroupId,
+            from: u64,
+            to: u64,
+        ) -> Result<Vec<(u64, bytes::Bytes)>, StorageError> {
+            self.inner.raft_entries(group, from, to)
+        }
+        fn raft_state(&self, group: crate::GroupId, field: u8) -> Result<Option<Vec<u8>>, StorageError> {
+            self.inner.raft_state(group, field)
+        }
+        fn raft_last(&self, group: crate::GroupId) -> Result<Option<(u64, bytes::Bytes)>, StorageError> {
+            self.inner.raft_last(group)
+        }
+        fn coordinator_records(
+            &self,
+            shard: crate::CoordinatorShard,
+        ) -> Result<Vec<crate::CoordinatorRecord>, StorageError> {
+            self.inner.coordinator_records(shard)
+        }
+    }
+
+    #[test]
+    fn the_written_callback_runs_after_the_write_and_before_the_sync_done_after_it() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::new(Recording { inner: MemoryStore::new(), events: Arc::clone(&events) });
+        let writer = GroupCommitWriter::start(store, SyncPolicy::Always).expect("starts");
+        let (done_tx, done_rx) = mpsc::channel();
+        let (written_events, done_events) = (Arc::clone(&events), Arc::clone(&events));
+        let op = WriteOp::PutMeta { key: "k".to_owned(), value: vec![1] };
+        writer.submit_written(
+            vec![op],
+            Box::new(move |result| {
+                assert!(result.is_ok());
+                written_events.lock().expect("events").push("written");
+            }),
+            Box::new(move |result| {
+                done_events.lock().expect("events").push("done");
+                done_tx.send(result).expect("send");
+            }),
+        );
+        assert!(done_rx.recv_timeout(Duration::from_secs(5)).expect("done").is_ok());
+        assert_eq!(*events.lock().expect("events"), vec!["write", "written", "sync", "done"]);
+        writer.shutdown();
     }
 }

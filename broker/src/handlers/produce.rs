@@ -3,8 +3,10 @@
 //! on the partition (idempotence check, offset assignment, proposal). All
 //! partitions of a request are staged in order before any commit is awaited.
 //!
-//! acks=0 sends no response; acks=1 and acks=all answer once the batch has
-//! committed (with one replica they are the same); other values get
+//! acks=0 sends no response; acks=all answers once the batch has committed
+//! (with `skein.fsync=always`, after the fsync that makes it durable);
+//! acks=1 answers once this node's log holds it, before that fsync, as
+//! Kafka's leader answers from its page cache; other values get
 //! INVALID_REQUIRED_ACKS. Storage failures answer KAFKA_STORAGE_ERROR, never
 //! UNKNOWN_SERVER_ERROR.
 
@@ -18,7 +20,7 @@ use skein_protocol::record_batch::{validate_single_batch, BatchError};
 
 use super::{str_bytes, Context, OrderingGuard};
 use crate::cluster::Topic;
-use crate::partition::{Commit, PartitionError};
+use crate::partition::{Acknowledge, Commit, PartitionError};
 
 /// A partition's answer, either known at staging time or after the commit.
 enum Pending {
@@ -42,7 +44,7 @@ pub(super) async fn handle(
             .into_iter()
             .map(|data| {
                 let pending = if acks_valid {
-                    stage(ctx, topic.as_deref(), &data, version)
+                    stage(ctx, topic.as_deref(), &data, version, acks)
                 } else {
                     rejected(ResponseError::InvalidRequiredAcks, "acks must be -1, 0 or 1")
                 };
@@ -82,7 +84,7 @@ fn rejected(code: ResponseError, message: impl Into<String>) -> Pending {
     Pending::Done(Err(PartitionError::new(code, message)), -1)
 }
 
-fn stage(ctx: &Context, topic: Option<&Topic>, data: &PartitionProduceData, version: i16) -> Pending {
+fn stage(ctx: &Context, topic: Option<&Topic>, data: &PartitionProduceData, version: i16, acks: i16) -> Pending {
     let unknown = if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
     let Some(topic) = topic else {
         return rejected(unknown, "This server does not host this topic-partition.");
@@ -108,7 +110,8 @@ fn stage(ctx: &Context, topic: Option<&Topic>, data: &PartitionProduceData, vers
     }
     let append_time = topic.uses_log_append_time(&ctx.config).then(now_ms);
     ctx.metrics.record_bytes_in(&topic.name, records.len());
-    match partition.stage_append(&ctx.cluster.replicator, &records, &header, append_time) {
+    let acknowledge = if acks == -1 { Acknowledge::Committed } else { Acknowledge::Written };
+    match partition.stage_append(&ctx.cluster.replicator, &records, &header, append_time, acknowledge) {
         Ok(commit) => Pending::Committing(commit),
         Err(error) => Pending::Done(Err(error), partition.log_start_offset()),
     }
