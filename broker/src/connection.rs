@@ -27,14 +27,14 @@ use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseKind};
 use skein_protocol::frame::split_frame;
 use skein_protocol::request::{decode_request, DecodeError};
-use skein_protocol::response::{encode_response_chunks, ResponseChunks};
+use skein_protocol::response::{encode_fetch_response_chunks, encode_response_chunks, EncodeError, ResponseChunks};
 use skein_protocol::versions::Api;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
-use crate::handlers::{self, unsupported_version_response, Context};
+use crate::handlers::{self, unsupported_version_response, Context, Response};
 use crate::server::RequestBytes;
 
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -158,19 +158,25 @@ async fn submit(
         let started = Instant::now();
         let (api, version, correlation_id) = (request.api, request.version, request.header.correlation_id);
         let body = handlers::handle(&ctx, request, guard, &client_host).await;
-        let encoded =
-            body.and_then(|body| match encode_response_chunks(api.support().key, version, correlation_id, body) {
-                Ok(bytes) => Some(bytes),
-                Err(error) => {
-                    tracing::error!(%error, "cannot encode response");
-                    None
-                }
-            });
+        let encoded = body.and_then(|body| match encode(api.support().key, version, correlation_id, body) {
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                tracing::error!(%error, "cannot encode response");
+                None
+            }
+        });
         ctx.metrics.record_request(api.name(), version, started.elapsed().as_secs_f64());
         drop(reserved);
         let _ = reply.send(encoded);
     });
     true
+}
+
+fn encode(key: ApiKey, version: i16, correlation_id: i32, response: Response) -> Result<ResponseChunks, EncodeError> {
+    match response {
+        Response::Body(body) => encode_response_chunks(key, version, correlation_id, body),
+        Response::Fetch(body, record_sets) => encode_fetch_response_chunks(version, correlation_id, body, record_sets),
+    }
 }
 
 /// Writes a response's chunks in order with vectored writes: a Fetch

@@ -3,7 +3,7 @@
 //! the body encoded at the negotiated version.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,22 +77,46 @@ pub fn encode_response_chunks(
     correlation_id: i32,
     body: ResponseKind,
 ) -> Result<ResponseChunks, EncodeError> {
-    let ResponseKind::Fetch(mut fetch) = body else {
-        let frame = encode_response(api_key, version, correlation_id, &body)?;
-        return Ok(ResponseChunks { chunks: vec![frame.freeze()] });
-    };
-    let mut record_sets = Vec::new();
-    for partition in fetch.responses.iter_mut().flat_map(|topic| topic.partitions.iter_mut()) {
-        if let Some(records) = partition.records.as_mut().filter(|r| !r.is_empty()) {
-            let mut marker = BytesMut::with_capacity(MARKER_LEN);
-            marker.extend_from_slice(&RECORDS_MARKER);
-            marker.put_u64(record_sets.len() as u64);
-            record_sets.push(std::mem::replace(records, marker.freeze()));
+    match body {
+        ResponseKind::Fetch(fetch) => encode_fetch_response_chunks(version, correlation_id, fetch, Vec::new()),
+        body => {
+            let frame = encode_response(api_key, version, correlation_id, &body)?;
+            Ok(ResponseChunks { chunks: vec![frame.freeze()] })
         }
     }
-    let skeleton = encode_response(api_key, version, correlation_id, &ResponseKind::Fetch(fetch))?;
-    splice_record_sets(skeleton, record_sets, version).map_err(|reason| EncodeError {
-        api_key,
+}
+
+/// A Fetch response with its record sets given apart, each as the stored
+/// batches it is made of: `record_sets[i]` is the record set of the i-th
+/// partition in the response's order, written as those chunks one after
+/// another (neither joined nor copied). A partition without a list, or with
+/// an empty one, keeps its own `records`.
+pub fn encode_fetch_response_chunks(
+    version: i16,
+    correlation_id: i32,
+    mut fetch: FetchResponse,
+    record_sets: Vec<Vec<Bytes>>,
+) -> Result<ResponseChunks, EncodeError> {
+    let mut given = record_sets.into_iter();
+    let mut spliced = Vec::new();
+    for partition in fetch.responses.iter_mut().flat_map(|topic| topic.partitions.iter_mut()) {
+        let parts = match given.next() {
+            Some(parts) if !parts.is_empty() => parts,
+            _ => partition.records.iter().cloned().collect(),
+        };
+        let parts: Vec<Bytes> = parts.into_iter().filter(|part| !part.is_empty()).collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let mut marker = BytesMut::with_capacity(MARKER_LEN);
+        marker.extend_from_slice(&RECORDS_MARKER);
+        marker.put_u64(spliced.len() as u64);
+        partition.records = Some(marker.freeze());
+        spliced.push(parts);
+    }
+    let skeleton = encode_response(ApiKey::Fetch, version, correlation_id, &ResponseKind::Fetch(fetch))?;
+    splice_record_sets(skeleton, spliced, version).map_err(|reason| EncodeError {
+        api_key: ApiKey::Fetch,
         version,
         reason: reason.to_owned(),
     })
@@ -102,7 +126,7 @@ pub fn encode_response_chunks(
 /// with the real length prefix and record set, then fixes the frame length.
 fn splice_record_sets(
     skeleton: BytesMut,
-    record_sets: Vec<Bytes>,
+    record_sets: Vec<Vec<Bytes>>,
     version: i16,
 ) -> Result<ResponseChunks, &'static str> {
     let skeleton = skeleton.freeze();
@@ -112,7 +136,8 @@ fn splice_record_sets(
     let mut chunks = Vec::with_capacity(record_sets.len() * 2 + 1);
     let mut head = BytesMut::new();
     let mut position = 0;
-    for (index, records) in record_sets.into_iter().enumerate() {
+    for (index, parts) in record_sets.into_iter().enumerate() {
+        let length: usize = parts.iter().map(Bytes::len).sum();
         let mut marker = [0u8; MARKER_LEN];
         marker[..8].copy_from_slice(&RECORDS_MARKER);
         marker[8..].copy_from_slice(&(index as u64).to_be_bytes());
@@ -121,12 +146,12 @@ fn splice_record_sets(
             found.checked_sub(marker_prefix).filter(|s| *s >= position).ok_or("marker without prefix")?;
         head.extend_from_slice(&skeleton[position..prefix_start]);
         if flexible {
-            put_unsigned_varint(&mut head, records.len() as u64 + 1);
+            put_unsigned_varint(&mut head, length as u64 + 1);
         } else {
-            head.put_i32(i32::try_from(records.len()).map_err(|_| "record set larger than 2 GiB")?);
+            head.put_i32(i32::try_from(length).map_err(|_| "record set larger than 2 GiB")?);
         }
         chunks.push(std::mem::take(&mut head).freeze());
-        chunks.push(records);
+        chunks.extend(parts);
         position = found + MARKER_LEN;
     }
     chunks.push(skeleton.slice(position..));
@@ -158,7 +183,7 @@ mod tests {
     use kafka_protocol::messages::{ApiKey, FetchResponse, ResponseKind, TopicName};
     use kafka_protocol::protocol::StrBytes;
 
-    use super::{encode_response, encode_response_chunks};
+    use super::{encode_fetch_response_chunks, encode_response, encode_response_chunks};
 
     fn fetch_response(record_sizes: &[usize]) -> FetchResponse {
         let mut topic = FetchableTopicResponse::default();
@@ -203,6 +228,31 @@ mod tests {
                     set.len()
                 );
             }
+        }
+    }
+
+    #[test]
+    fn record_sets_given_as_several_chunks_encode_as_if_joined() {
+        let sizes = [0, 300, 20_000, 5];
+        for version in [4, 11, 12, 18] {
+            let joined = fetch_response(&sizes);
+            let expected = encode_response(ApiKey::Fetch, version, 9, &ResponseKind::Fetch(joined.clone()))
+                .expect("plain encoding");
+            // The same response with each record set cut in three and passed apart.
+            let mut apart = joined.clone();
+            let mut record_sets = Vec::new();
+            for partition in apart.responses.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                let records = partition.records.replace(bytes::Bytes::new()).unwrap_or_default();
+                let (third, two_thirds) = (records.len() / 3, records.len() * 2 / 3);
+                record_sets.push(vec![
+                    records.slice(..third),
+                    records.slice(third..two_thirds),
+                    records.slice(two_thirds..),
+                ]);
+            }
+            let chunks = encode_fetch_response_chunks(version, 9, apart, record_sets).expect("chunked encoding");
+            let bytes: Vec<u8> = chunks.chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            assert_eq!(bytes, expected.to_vec(), "Fetch v{version}");
         }
     }
 

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
@@ -34,7 +34,9 @@ struct Wanted {
     partitions: Vec<(i32, i64, i32)>,
 }
 
-pub(super) async fn handle(ctx: &Context, request: FetchRequest, version: i16) -> FetchResponse {
+/// The response, and per partition (in the response's order) the stored
+/// batches that make its record set, written as they are.
+pub(super) async fn handle(ctx: &Context, request: FetchRequest, version: i16) -> (FetchResponse, Vec<Vec<Bytes>>) {
     let wanted: Vec<Wanted> = request
         .topics
         .into_iter()
@@ -56,12 +58,12 @@ pub(super) async fn handle(ctx: &Context, request: FetchRequest, version: i16) -
         for partition in wanted.iter().flat_map(partitions_of) {
             partition.register_waiter(&waiter);
         }
-        let (responses, total_bytes, any_error) = read_all(ctx, &wanted, version, max_bytes);
+        let read = read_all(ctx, &wanted, version, max_bytes);
         let now = tokio::time::Instant::now();
-        if total_bytes >= min_bytes || any_error || now >= deadline {
+        if read.total_bytes >= min_bytes || read.any_error || now >= deadline {
             let mut response = FetchResponse::default();
-            response.responses = responses;
-            return response;
+            response.responses = read.responses;
+            return (response, read.record_sets);
         }
         let _ = tokio::time::timeout_at(deadline, waiter.notified()).await;
     }
@@ -71,15 +73,19 @@ fn partitions_of(wanted: &Wanted) -> impl Iterator<Item = &Arc<Partition>> {
     wanted.partitions.iter().filter_map(|(index, _, _)| wanted.topic.as_ref().and_then(|t| t.partition(*index)))
 }
 
-fn read_all(
-    ctx: &Context,
-    wanted: &[Wanted],
-    version: i16,
-    max_bytes: usize,
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
+struct ReadAll {
+    responses: Vec<FetchableTopicResponse>,
+    /// Per partition, in the order of `responses`.
+    record_sets: Vec<Vec<Bytes>>,
+    total_bytes: usize,
+    any_error: bool,
+}
+
+fn read_all(ctx: &Context, wanted: &[Wanted], version: i16, max_bytes: usize) -> ReadAll {
     let mut total_bytes = 0usize;
     let mut any_error = false;
     let mut responses = Vec::with_capacity(wanted.len());
+    let mut record_sets = Vec::new();
     for w in wanted {
         let mut topic_response = FetchableTopicResponse::default();
         if version >= 13 {
@@ -92,10 +98,11 @@ fn read_all(
             let partition_budget = usize::try_from(*partition_max).unwrap_or(0).min(budget);
             // Only the first data of the response may exceed the limits.
             let limit = if total_bytes == 0 { partition_budget.max(1) } else { partition_budget };
-            let data = read_partition(ctx, w, *index, *offset, limit, total_bytes == 0, version);
+            let (data, batches) = read_partition(ctx, w, *index, *offset, limit, total_bytes == 0, version);
             any_error |= data.error_code != 0;
-            let size = data.records.as_ref().map_or(0, Bytes::len);
+            let size: usize = batches.iter().map(Bytes::len).sum();
             total_bytes += size;
+            record_sets.push(batches);
             if size > 0 {
                 ctx.metrics.record_bytes_out(w.topic.as_ref().map_or("", |t| &t.name), size);
             }
@@ -103,7 +110,7 @@ fn read_all(
         }
         responses.push(topic_response);
     }
-    (responses, total_bytes, any_error)
+    ReadAll { responses, record_sets, total_bytes, any_error }
 }
 
 fn read_partition(
@@ -114,7 +121,7 @@ fn read_partition(
     limit: usize,
     may_exceed_limit: bool,
     version: i16,
-) -> PartitionData {
+) -> (PartitionData, Vec<Bytes>) {
     let mut data = PartitionData::default();
     data.partition_index = index;
     data.records = Some(Bytes::new());
@@ -122,21 +129,21 @@ fn read_partition(
     let unknown = if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
     let Some(topic) = &wanted.topic else {
         data.error_code = unknown.code();
-        return data;
+        return (data, Vec::new());
     };
     let Some(partition) = topic.partition(index) else {
         data.error_code = ResponseError::UnknownTopicOrPartition.code();
-        return data;
+        return (data, Vec::new());
     };
     if partition.is_deleted() {
         data.error_code = unknown.code();
-        return data;
+        return (data, Vec::new());
     }
     if limit == 0 && !may_exceed_limit {
         data.high_watermark = partition.high_watermark();
         data.last_stable_offset = data.high_watermark;
         data.log_start_offset = partition.log_start_offset();
-        return data;
+        return (data, Vec::new());
     }
     match partition.read(&**ctx.cluster.replicator.store(), offset, limit) {
         Ok(read) => {
@@ -155,7 +162,10 @@ fn read_partition(
                     })
                     .collect()
             };
-            data.records = Some(concat(fits.iter().map(|b| &b.bytes)));
+            // The record set is these batches one after another; the
+            // connection writes them as they are (no joined copy).
+            let batches = fits.into_iter().map(|b| b.bytes).collect();
+            return (data, batches);
         }
         Err(error) => {
             data.error_code = error.code.code();
@@ -164,14 +174,5 @@ fn read_partition(
             data.log_start_offset = partition.log_start_offset();
         }
     }
-    data
-}
-
-fn concat<'a>(parts: impl Iterator<Item = &'a Bytes> + Clone) -> Bytes {
-    let total: usize = parts.clone().map(Bytes::len).sum();
-    let mut out = BytesMut::with_capacity(total);
-    for part in parts {
-        out.extend_from_slice(part);
-    }
-    out.freeze()
+    (data, Vec::new())
 }

@@ -34,7 +34,8 @@ pub use api_versions::unsupported_version_response;
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use bytes::Bytes;
+use kafka_protocol::messages::{FetchResponse, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use skein_protocol::request::Request;
 use skein_protocol::versions::Api;
@@ -60,6 +61,14 @@ pub struct Context {
 /// (what idempotent producers with several in-flight requests rely on).
 pub type OrderingGuard = OwnedMutexGuard<()>;
 
+/// A handler's answer: a message body, or for Fetch the body and its record
+/// sets apart (per partition, the stored batches it is made of), which the
+/// connection writes as they are instead of joining them into one buffer.
+pub enum Response {
+    Body(ResponseKind),
+    Fetch(FetchResponse, Vec<Vec<Bytes>>),
+}
+
 /// Handles one request from `client_host` (Kafka's `/address` form). `None`
 /// means no response is sent (Produce with acks=0).
 pub async fn handle(
@@ -67,7 +76,7 @@ pub async fn handle(
     request: Request,
     ordering: Option<OrderingGuard>,
     client_host: &str,
-) -> Option<ResponseKind> {
+) -> Option<Response> {
     let version = request.version;
     let client_id = request.header.client_id.as_deref().unwrap_or_default().to_owned();
     let body = request.body;
@@ -83,9 +92,13 @@ pub async fn handle(
     }
     let response = match request.api {
         Api::Produce => {
-            return produce::handle(ctx, body!(Produce), version, ordering).await.map(ResponseKind::Produce)
+            let response = produce::handle(ctx, body!(Produce), version, ordering).await;
+            return response.map(|body| Response::Body(ResponseKind::Produce(body)));
         }
-        Api::Fetch => ResponseKind::Fetch(fetch::handle(ctx, body!(Fetch), version).await),
+        Api::Fetch => {
+            let (body, record_sets) = fetch::handle(ctx, body!(Fetch), version).await;
+            return Some(Response::Fetch(body, record_sets));
+        }
         Api::ListOffsets => ResponseKind::ListOffsets(list_offsets::handle(ctx, body!(ListOffsets), version)),
         Api::Metadata => ResponseKind::Metadata(metadata::handle(ctx, body!(Metadata), version).await),
         Api::ApiVersions => ResponseKind::ApiVersions(api_versions::handle(&body!(ApiVersions), version)),
@@ -125,7 +138,7 @@ pub async fn handle(
             version,
         )),
     };
-    Some(response)
+    Some(Response::Body(response))
 }
 
 fn str_bytes(value: impl Into<String>) -> StrBytes {
