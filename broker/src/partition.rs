@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 use skein_protocol::record_batch::{self, BatchHeader};
-use skein_replication::Replicator;
+use skein_replication::{ProposalFuture, Replicator};
 use skein_storage::{LogAppend, LogId, ProducerBatch, ProducerState, StorageError, Store, StoredBatch, WriteOp};
 use tokio::sync::Notify;
 
@@ -196,34 +196,36 @@ impl Partition {
         }
         state.next_offset = last_offset + 1;
         state.max_timestamp = state.max_timestamp.max(max_timestamp);
-        let proposed = replicator.propose_written(self.log, ops);
+        // Only acks=1 asks to hear of the local write: acks=all has no use for it.
+        let (written, applied): (Option<ProposalFuture>, ProposalFuture) = match acknowledge {
+            Acknowledge::Committed => (None, Box::pin(replicator.propose(self.log, ops))),
+            Acknowledge::Written => {
+                let proposed = replicator.propose_written(self.log, ops);
+                (Some(proposed.written), proposed.applied)
+            }
+        };
         drop(state);
         let partition = Arc::clone(self);
         let committed = async move {
-            proposed.applied.await.map_err(|e| PartitionError::storage(&e))?;
+            applied.await.map_err(|e| PartitionError::storage(&e))?;
             partition.high_watermark.fetch_max(last_offset + 1, Ordering::AcqRel);
             partition.wake_waiters();
             Ok(partition.outcome(base_offset, log_append_time_ms))
         };
-        match acknowledge {
-            Acknowledge::Committed => Ok(Box::pin(committed)),
-            Acknowledge::Written => {
-                // The commit still has to raise the high watermark; it runs
-                // on, and a failure there is the storage failure every later
-                // write will see too.
-                let log = self.log;
-                tokio::spawn(async move {
-                    if let Err(error) = committed.await {
-                        tracing::warn!(log, %error.message, "a batch answered at acks=1 did not commit");
-                    }
-                });
-                let partition = Arc::clone(self);
-                Ok(Box::pin(async move {
-                    proposed.written.await.map_err(|e| PartitionError::storage(&e))?;
-                    Ok(partition.outcome(base_offset, log_append_time_ms))
-                }))
+        let Some(written) = written else { return Ok(Box::pin(committed)) };
+        // The commit still has to raise the high watermark; it runs on, and a
+        // failure there is the storage failure every later write will see too.
+        let log = self.log;
+        tokio::spawn(async move {
+            if let Err(error) = committed.await {
+                tracing::warn!(log, %error.message, "a batch answered at acks=1 did not commit");
             }
-        }
+        });
+        let partition = Arc::clone(self);
+        Ok(Box::pin(async move {
+            written.await.map_err(|e| PartitionError::storage(&e))?;
+            Ok(partition.outcome(base_offset, log_append_time_ms))
+        }))
     }
 
     fn outcome(&self, base_offset: i64, log_append_time_ms: Option<i64>) -> AppendOutcome {
