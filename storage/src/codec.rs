@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use crate::journal::Location;
 use crate::{LogId, ProducerBatch, ProducerState, StorageError, StoredBatch, PRODUCER_BATCHES_KEPT};
 
 /// Offsets and timestamps are i64 but may be negative (timestamps); flipping
@@ -111,11 +112,81 @@ pub(crate) fn meta_key(name: &str) -> Vec<u8> {
 
 pub(crate) const TOPIC_PREFIX: &[u8] = b"topic/";
 
-/// Batch value: `[crc32 of the rest: 4][last offset: 8][max timestamp: 8][batch bytes]`.
+/// Inline batch value (written before the journal existed, still read):
+/// `[crc32 of the rest: 4][last offset: 8][max timestamp: 8][batch bytes]`.
 /// The checksum is Skein's own (crc32fast), so corruption below the Kafka
 /// layer is reported as such instead of being served to consumers.
 const BATCH_VALUE_HEADER: usize = 20;
 
+/// Pointer batch value, what the store writes now: `[crc32 of the batch
+/// bytes: 4][last offset: 8][max timestamp: 8][journal file: 4][offset in
+/// it: 8][length: 4]`. An inline value holds a whole Kafka batch (at least
+/// 61 bytes) behind its header, so it is never this short.
+pub(crate) const BATCH_POINTER_LEN: usize = 36;
+
+/// A stored batch as its value describes it.
+pub(crate) enum BatchValue {
+    Inline(StoredBatch),
+    InJournal { base_offset: i64, last_offset: i64, max_timestamp: i64, crc: u32, at: Location },
+}
+
+impl BatchValue {
+    pub(crate) fn last_offset(&self) -> i64 {
+        match self {
+            BatchValue::Inline(batch) => batch.last_offset,
+            BatchValue::InJournal { last_offset, .. } => *last_offset,
+        }
+    }
+
+    /// Length of the batch bytes.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            BatchValue::Inline(batch) => batch.bytes.len(),
+            BatchValue::InJournal { at, .. } => at.len as usize,
+        }
+    }
+}
+
+pub(crate) fn encode_batch_pointer(batch: &StoredBatch, at: Location) -> [u8; BATCH_POINTER_LEN] {
+    let mut value = [0u8; BATCH_POINTER_LEN];
+    value[..4].copy_from_slice(&crc32fast::hash(&batch.bytes).to_be_bytes());
+    value[4..12].copy_from_slice(&batch.last_offset.to_be_bytes());
+    value[12..20].copy_from_slice(&batch.max_timestamp.to_be_bytes());
+    value[20..24].copy_from_slice(&at.file.to_be_bytes());
+    value[24..32].copy_from_slice(&at.offset.to_be_bytes());
+    value[32..36].copy_from_slice(&at.len.to_be_bytes());
+    value
+}
+
+fn be_u32(bytes: &[u8]) -> u32 {
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+fn be_u64(bytes: &[u8]) -> u64 {
+    let mut raw = [0u8; 8];
+    raw.copy_from_slice(&bytes[..8]);
+    u64::from_be_bytes(raw)
+}
+
+pub(crate) fn decode_stored_value(log: LogId, base_offset: i64, value: &[u8]) -> Result<BatchValue, StorageError> {
+    if value.len() != BATCH_POINTER_LEN {
+        return decode_batch_value(log, base_offset, value).map(BatchValue::Inline);
+    }
+    Ok(BatchValue::InJournal {
+        base_offset,
+        last_offset: be_u64(&value[4..12]) as i64,
+        max_timestamp: be_u64(&value[12..20]) as i64,
+        crc: be_u32(&value[..4]),
+        at: Location { file: be_u32(&value[20..24]), offset: be_u64(&value[24..32]), len: be_u32(&value[32..36]) },
+    })
+}
+
+/// The journal file a stored value points into (none for an inline value).
+pub(crate) fn pointed_file(value: &[u8]) -> Option<u32> {
+    (value.len() == BATCH_POINTER_LEN).then(|| be_u32(&value[20..24]))
+}
+
+#[cfg(test)]
 pub(crate) fn encode_batch_value(batch: &StoredBatch) -> Vec<u8> {
     let mut value = Vec::with_capacity(BATCH_VALUE_HEADER + batch.bytes.len());
     value.extend_from_slice(&[0; 4]);

@@ -13,6 +13,7 @@
 
 mod codec;
 mod error;
+mod journal;
 mod memory;
 mod ops_codec;
 mod rocks;
@@ -27,7 +28,7 @@ mod conformance;
 pub use error::StorageError;
 pub use memory::MemoryStore;
 pub use ops_codec::{decode_ops, encode_ops};
-pub use rocks::RocksStore;
+pub use rocks::{RocksStore, StoreTuning};
 pub use types::{
     CoordinatorRecord, CoordinatorShard, GroupId, LogAppend, LogBounds, LogId, ProducerBatch, ProducerState,
     StoredBatch, TopicRecord, WriteOp, PRODUCER_BATCHES_KEPT,

@@ -29,6 +29,13 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Appends the encoding of `ops` to `out`.
 pub fn encode_ops(ops: &[WriteOp], out: &mut Vec<u8>) {
+    encode_ops_locating_batches(ops, out);
+}
+
+/// [`encode_ops`], returning where in `out` each `Append`'s batch bytes
+/// begin, in op order (the journal points at them there).
+pub(crate) fn encode_ops_locating_batches(ops: &[WriteOp], out: &mut Vec<u8>) -> Vec<usize> {
+    let mut batch_starts = Vec::new();
     out.put_u32(ops.len() as u32);
     for op in ops {
         match op {
@@ -39,6 +46,7 @@ pub fn encode_ops(ops: &[WriteOp], out: &mut Vec<u8>) {
                 out.put_i64(append.batch.last_offset);
                 out.put_i64(append.batch.max_timestamp);
                 out.put_u8(u8::from(append.index_timestamp));
+                batch_starts.push(out.len() + 4);
                 put_bytes(out, &append.batch.bytes);
             }
             WriteOp::PutProducer { log, producer_id, state } => {
@@ -106,6 +114,7 @@ pub fn encode_ops(ops: &[WriteOp], out: &mut Vec<u8>) {
             }
         }
     }
+    batch_starts
 }
 
 /// A bounds-checked cursor over an encoded entry.
@@ -153,6 +162,13 @@ fn corrupt() -> StorageError {
 
 /// Decodes what [`encode_ops`] wrote.
 pub fn decode_ops(source: &Bytes) -> Result<Vec<WriteOp>, StorageError> {
+    decode_ops_locating_batches(source).map(|(ops, _)| ops)
+}
+
+/// [`decode_ops`], also returning where in `source` each `Append`'s batch
+/// bytes begin, in op order.
+pub(crate) fn decode_ops_locating_batches(source: &Bytes) -> Result<(Vec<WriteOp>, Vec<usize>), StorageError> {
+    let mut batch_starts = Vec::new();
     let mut reader = Reader { source, at: 0 };
     let count = reader.u32()? as usize;
     // Each op takes at least 5 bytes, which bounds the allocation by the input.
@@ -163,6 +179,7 @@ pub fn decode_ops(source: &Bytes) -> Result<Vec<WriteOp>, StorageError> {
                 let log = reader.u32()?;
                 let (base_offset, last_offset, max_timestamp) = (reader.i64()?, reader.i64()?, reader.i64()?);
                 let index_timestamp = reader.u8()? != 0;
+                batch_starts.push(reader.at + 4);
                 let bytes = reader.bytes()?;
                 let batch = StoredBatch { base_offset, last_offset, max_timestamp, bytes };
                 WriteOp::Append(LogAppend { log, batch, index_timestamp })
@@ -203,7 +220,7 @@ pub fn decode_ops(source: &Bytes) -> Result<Vec<WriteOp>, StorageError> {
         };
         ops.push(op);
     }
-    Ok(ops)
+    Ok((ops, batch_starts))
 }
 
 #[cfg(test)]
