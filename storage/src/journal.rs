@@ -189,6 +189,17 @@ impl Journal {
         Ok(Bytes::from(buffer))
     }
 
+    /// The size of the files with ids in `from..to`.
+    pub(crate) fn bytes_in(&self, from: u32, to: u32) -> Result<u64, StorageError> {
+        let ids: Vec<u32> =
+            self.files.read().unwrap_or_else(|p| p.into_inner()).range(from..to).map(|(id, _)| *id).collect();
+        let mut total = 0;
+        for id in ids {
+            total += std::fs::metadata(self.path(id)).map_err(|e| io_error("stat", e))?.len();
+        }
+        Ok(total)
+    }
+
     /// Deletes every file older than `id`: nothing points into them any more.
     pub(crate) fn delete_before(&self, id: u32) -> Result<usize, StorageError> {
         let doomed: Vec<u32> = {

@@ -33,7 +33,7 @@ use rocksdb::{
 
 use crate::codec::{
     batch_key, batch_key_offset, coordinator_key, decode_producer_state, decode_stored_value, encode_batch_pointer,
-    encode_producer_state, log_range, meta_key, pointed_file, producer_key, producer_key_id, raft_key, raft_key_index,
+    encode_producer_state, log_range, meta_key, producer_key, producer_key_id, raft_key, raft_key_index,
     raft_state_key, time_key, time_key_fields, topic_key, BatchValue, TOPIC_PREFIX,
 };
 use crate::journal::{seal_record, Appender, Journal, Location, Position, RECORD_HEADER};
@@ -71,11 +71,19 @@ pub struct StoreTuning {
     /// Flush once this much was written into the memtables: it bounds
     /// their memory.
     pub flush_after_index_bytes: usize,
+    /// A log at most this large that alone keeps old journal files is
+    /// rewritten at the journal's end so they can be deleted.
+    pub relocate_log_max_bytes: u64,
 }
 
 impl Default for StoreTuning {
     fn default() -> Self {
-        Self { journal_file_bytes: 128 << 20, flush_after_journal_bytes: 256 << 20, flush_after_index_bytes: 24 << 20 }
+        Self {
+            journal_file_bytes: 128 << 20,
+            flush_after_journal_bytes: 256 << 20,
+            flush_after_index_bytes: 24 << 20,
+            relocate_log_max_bytes: 8 << 20,
+        }
     }
 }
 
@@ -254,42 +262,6 @@ impl RocksStore {
         Ok(())
     }
 
-    /// Deletes the journal files nothing needs: older than the durable
-    /// replay start and than every log's first batch (a log's batches point
-    /// into the journal in offset order, so its first batch has its oldest).
-    fn collect_journal(&self) -> Result<(), StorageError> {
-        let requested = self.lock_writes().requested_replay_start;
-        let mut pending_flushes = 0;
-        for name in FAMILIES {
-            let family = self.family(name)?;
-            pending_flushes += self.db.property_int_value_cf(family, "rocksdb.num-immutable-mem-table")?.unwrap_or(0);
-        }
-        let replay_start = {
-            let mut state = self.lock_writes();
-            if pending_flushes == 0 {
-                state.durable_replay_start = state.durable_replay_start.max(requested);
-            }
-            state.durable_replay_start
-        };
-        let mut oldest_needed = replay_start.file;
-        let mut iter = self.db.raw_iterator_cf(self.family(LOGS)?);
-        iter.seek_to_first();
-        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            if let Some(file) = pointed_file(value) {
-                oldest_needed = oldest_needed.min(file);
-            }
-            let log = LogId::from_be_bytes([key[0], key[1], key[2], key[3]]);
-            let Some(next) = log.checked_add(1) else { break };
-            iter.seek(batch_key(next, i64::MIN));
-        }
-        iter.status()?;
-        let deleted = self.journal.delete_before(oldest_needed)?;
-        if deleted > 0 {
-            tracing::debug!(deleted, oldest_kept = oldest_needed, "journal files deleted");
-        }
-        Ok(())
-    }
-
     /// The stored batches `values` describe, reading journal bytes of
     /// nearby batches together.
     fn load(&self, log: LogId, values: Vec<BatchValue>) -> Result<Vec<StoredBatch>, StorageError> {
@@ -342,6 +314,27 @@ impl RocksStore {
             out.push(StoredBatch { base_offset, last_offset, max_timestamp, bytes: batch_bytes });
         }
         Ok(())
+    }
+
+    /// Appends `ops` as one journal record and indexes it, with the write
+    /// lock held; returns whether the journal began a new file.
+    fn write_locked(&self, state: &mut WriteState, ops: &[WriteOp]) -> Result<bool, StorageError> {
+        let mut record = Vec::with_capacity(RECORD_HEADER + 4 + ops.iter().map(op_size_hint).sum::<usize>());
+        record.resize(RECORD_HEADER, 0);
+        let batch_starts = encode_ops_locating_batches(ops, &mut record);
+        seal_record(&mut record);
+        let (at, rolled) = state.appender.append(&self.journal, &record)?;
+        // `batch_starts` count from the record's start, header included.
+        let batch = index_batch(&self.db, ops, at.file, at.offset, &batch_starts)?;
+        state.index_bytes_since_flush += batch.size_in_bytes();
+        state.journal_bytes_since_flush += record.len() as u64;
+        self.db.write_opt(batch, &no_wal())?;
+        if state.index_bytes_since_flush >= self.tuning.flush_after_index_bytes
+            || state.journal_bytes_since_flush >= self.tuning.flush_after_journal_bytes
+        {
+            self.flush_index(state, false)?;
+        }
+        Ok(rolled)
     }
 
     fn read_options_for(log: LogId) -> ReadOptions {
@@ -481,29 +474,16 @@ fn op_size_hint(op: &WriteOp) -> usize {
 
 impl Store for RocksStore {
     fn write(&self, ops: &[WriteOp], sync: bool) -> Result<(), StorageError> {
-        let mut record = Vec::with_capacity(RECORD_HEADER + 4 + ops.iter().map(op_size_hint).sum::<usize>());
-        record.resize(RECORD_HEADER, 0);
-        let batch_starts = encode_ops_locating_batches(ops, &mut record);
-        seal_record(&mut record);
         let (journal_file, rolled) = {
             let mut state = self.lock_writes();
-            let (at, rolled) = state.appender.append(&self.journal, &record)?;
-            // `batch_starts` count from the record's start, header included.
-            let batch = index_batch(&self.db, ops, at.file, at.offset, &batch_starts)?;
-            state.index_bytes_since_flush += batch.size_in_bytes();
-            state.journal_bytes_since_flush += record.len() as u64;
-            self.db.write_opt(batch, &no_wal())?;
-            if state.index_bytes_since_flush >= self.tuning.flush_after_index_bytes
-                || state.journal_bytes_since_flush >= self.tuning.flush_after_journal_bytes
-            {
-                self.flush_index(&mut state, false)?;
-            }
+            let rolled = self.write_locked(&mut state, ops)?;
             (state.appender.file(), rolled)
         };
         if sync {
             journal_file.sync_data().map_err(|e| StorageError::Io(format!("journal: sync: {e}")))?;
         }
-        if rolled {
+        let deletes = ops.iter().any(|op| matches!(op, WriteOp::DeleteTopic { .. } | WriteOp::TruncateLog { .. }));
+        if rolled || deletes {
             self.collect_journal()?;
         }
         Ok(())
@@ -673,6 +653,9 @@ impl Store for RocksStore {
         Ok(records)
     }
 }
+
+#[path = "rocks_collect.rs"]
+mod collect;
 
 #[cfg(test)]
 #[path = "rocks_tests.rs"]

@@ -25,7 +25,12 @@ fn append(log: LogId, batch: StoredBatch) -> WriteOp {
 }
 
 fn tiny_files() -> StoreTuning {
-    StoreTuning { journal_file_bytes: 4 << 10, flush_after_journal_bytes: 16 << 10, flush_after_index_bytes: 1 << 20 }
+    StoreTuning {
+        journal_file_bytes: 4 << 10,
+        flush_after_journal_bytes: 16 << 10,
+        flush_after_index_bytes: 1 << 20,
+        relocate_log_max_bytes: 8 << 20,
+    }
 }
 
 /// Writes `count` 1 KiB batches to each of `logs`, interleaved, one write each.
@@ -96,7 +101,8 @@ fn a_torn_journal_tail_is_dropped_and_writing_resumes() {
 #[test]
 fn journal_files_go_once_no_batch_points_into_them() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = RocksStore::open_tuned(dir.path(), tiny_files()).expect("open");
+    let no_moves = StoreTuning { relocate_log_max_bytes: 0, ..tiny_files() };
+    let store = RocksStore::open_tuned(dir.path(), no_moves).expect("open");
     fill(&store, &[1], 8);
     fill(&store, &[2], 40);
     store.checkpoint().expect("checkpoint");
@@ -112,7 +118,7 @@ fn journal_files_go_once_no_batch_points_into_them() {
     assert!(store.journal.ids().len() < ids.len());
     assert_filled(&store, 2, 40);
     drop(store);
-    let store = RocksStore::open_tuned(dir.path(), tiny_files()).expect("reopen");
+    let store = RocksStore::open_tuned(dir.path(), no_moves).expect("reopen");
     assert_filled(&store, 2, 40);
     assert!(store.read(1, 0, usize::MAX).expect("read").is_empty());
 }
@@ -142,4 +148,65 @@ fn a_corrupted_journal_byte_is_reported_not_served() {
     store.journal.file(at.file).expect("file").write_all_at(&[0xee], at.offset + 100).expect("corrupt");
     let error = store.read(1, 0, usize::MAX).expect_err("refused");
     assert!(matches!(error, StorageError::Corrupt { log: 1, offset: 0, .. }), "{error}");
+}
+
+#[test]
+fn a_small_log_that_alone_keeps_old_files_is_rewritten_so_they_can_go() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tuning = StoreTuning { relocate_log_max_bytes: 4 << 10, ..tiny_files() };
+    let store = RocksStore::open_tuned(dir.path(), tuning).expect("open");
+    fill(&store, &[1], 2);
+    fill(&store, &[2], 40);
+    store.checkpoint().expect("checkpoint");
+    assert_eq!(store.journal.ids()[0], 1, "log 2 (too large to move) needs every file");
+    assert!(
+        matches!(store.value_at_or_before(1, 0).expect("read"), Some(BatchValue::InJournal { at, .. }) if at.file == 1),
+        "log 1 is not moved while the files it keeps are live"
+    );
+    store.write(&[WriteOp::DeleteTopic { name: "big".into(), logs: vec![2] }], false).expect("delete log 2");
+    store.checkpoint().expect("checkpoint");
+    let ids = store.journal.ids();
+    // The newest file before the move, and the one the moved log went to.
+    assert!(ids.len() <= 2, "log 1 was rewritten at the end and every older file deleted: {ids:?}");
+    assert_filled(&store, 1, 2);
+    drop(store);
+    let store = RocksStore::open_tuned(dir.path(), tuning).expect("reopen");
+    assert_filled(&store, 1, 2);
+    store.write(&[append(1, batch(4, 2, 1024))], false).expect("append after the move");
+    assert_eq!(store.read(1, 0, usize::MAX).expect("read").len(), 3);
+}
+
+#[test]
+fn a_log_still_holding_inline_batches_keeps_journal_files_until_it_moves_into_the_journal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let too_big_to_move = StoreTuning { relocate_log_max_bytes: 0, ..tiny_files() };
+    {
+        let store = RocksStore::open_tuned(dir.path(), too_big_to_move).expect("open");
+        let logs = store.family(LOGS).expect("family");
+        store.db.put_cf(logs, batch_key(3, -2), encode_batch_value(&batch(-2, 0, 1024))).expect("legacy put");
+        fill(&store, &[3], 20);
+        let first_pointer_file = match store.value_at_or_before(3, 2).expect("read").expect("a batch") {
+            BatchValue::InJournal { at, .. } => at.file,
+            BatchValue::Inline(_) => panic!("the second batch is a pointer"),
+        };
+        assert_eq!(first_pointer_file, 1);
+        store.checkpoint().expect("checkpoint");
+        assert_eq!(store.journal.ids()[0], 1, "an inline first batch hides where the log's journal batches start");
+        let read = store.read(3, -2, usize::MAX).expect("read");
+        assert_eq!(read.len(), 21, "nothing the log points at was deleted");
+    }
+    let store = RocksStore::open_tuned(dir.path(), tiny_files()).expect("reopen");
+    store.checkpoint().expect("checkpoint");
+    assert_eq!(store.journal.ids()[0], 1, "not moved while the files it keeps are live");
+    fill(&store, &[4], 100);
+    store.write(&[WriteOp::DeleteTopic { name: "big".into(), logs: vec![4] }], false).expect("delete log 4");
+    store.checkpoint().expect("checkpoint");
+    let read = store.read(3, -2, usize::MAX).expect("read");
+    assert_eq!(read.len(), 21);
+    assert_eq!(read[0], batch(-2, 0, 1024));
+    assert!(
+        matches!(store.value_at_or_before(3, -2).expect("read"), Some(BatchValue::InJournal { .. })),
+        "the small log was moved into the journal, inline batch included"
+    );
+    assert!(store.journal.ids().len() <= 2, "then the old files went: {:?}", store.journal.ids());
 }
