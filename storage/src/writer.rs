@@ -1,15 +1,19 @@
-//! Group commit: one writer thread in front of a [`Store`]. Callers submit
-//! write groups with a completion callback; the thread takes everything that
-//! queued up while the previous write was in flight, applies it as one
-//! atomic write with one fsync, then completes every callback. Under load
-//! many producers (and partitions) share each fsync; alone, a writer pays one.
+//! Group commit: a writer thread and a syncer thread in front of a
+//! [`Store`]. Callers submit write groups with a completion callback; the
+//! writer takes everything that queued up while it was busy and applies it
+//! as one atomic write, then hands the completions to the syncer, which
+//! makes every group written since its last sync durable with one fsync and
+//! completes them. The writer goes on writing while a sync runs, so a write
+//! never waits behind an fsync, and under load many producers (and
+//! partitions) share each fsync; alone, a writer pays one.
 //!
 //! Order is preserved: groups are written in submission order, so offsets a
-//! partition assigned in order reach the log in order.
+//! partition assigned in order reach the log in order, and completions run
+//! in the same order.
 //!
 //! An I/O failure poisons the writer: the state on disk is unknown, so every
 //! later write is refused (Kafka's answer to a failed log dir is likewise to
-//! stop serving it) until a restart recovers from the WAL.
+//! stop serving it) until a restart recovers from the journal.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -75,13 +79,21 @@ impl GroupCommitWriter {
         let (sender, receiver) = mpsc::channel::<Command>();
         let poison = Arc::new(Mutex::new(None));
         let sync_each_group = policy == SyncPolicy::Always;
+        let (syncs_sender, syncs_receiver) = mpsc::channel::<AwaitingSync>();
+        let (sync_store, sync_poison) = (Arc::clone(&store), Arc::clone(&poison));
+        let syncer = std::thread::Builder::new()
+            .name("skein-storage-syncer".to_owned())
+            .spawn(move || run_syncer(&*sync_store, &syncs_receiver, &sync_poison))
+            .map_err(|e| StorageError::Io(e.to_string()))?;
         let thread_store = Arc::clone(&store);
         let thread_poison = Arc::clone(&poison);
         let writer = std::thread::Builder::new()
             .name("skein-storage-writer".to_owned())
-            .spawn(move || run_writer(&*thread_store, &receiver, sync_each_group, &thread_poison))
+            .spawn(move || run_writer(&*thread_store, &receiver, &syncs_sender, sync_each_group, &thread_poison))
             .map_err(|e| StorageError::Io(e.to_string()))?;
-        let mut threads = vec![writer];
+        // Joined in this order at shutdown: the syncer ends once the writer
+        // (the only sender it has) is gone.
+        let mut threads = vec![writer, syncer];
         if let SyncPolicy::Interval(every) = policy {
             let flush_sender = sender.clone();
             let flusher = std::thread::Builder::new()
@@ -181,8 +193,9 @@ impl GroupCommitWriter {
             let _ = sender.send(Command::Stop);
         }
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        if let Some(writer) = threads.into_iter().next() {
-            let _ = writer.join();
+        // The writer, then the syncer; the interval flusher ends on its own.
+        for thread in threads.into_iter().take(2) {
+            let _ = thread.join();
         }
     }
 
@@ -191,9 +204,20 @@ impl GroupCommitWriter {
     }
 }
 
+/// Completions handed from the writer to the syncer: they run, in order,
+/// once the sync that follows their write is done (or at once when they
+/// need none, keeping completions in submission order either way).
+struct AwaitingSync {
+    dones: Vec<WriteDone>,
+    /// The write's own outcome.
+    result: Result<(), StorageError>,
+    needs_sync: bool,
+}
+
 fn run_writer(
     store: &dyn Store,
     receiver: &Receiver<Command>,
+    syncer: &Sender<AwaitingSync>,
     sync_each_group: bool,
     poison: &Mutex<Option<StorageError>>,
 ) {
@@ -218,17 +242,24 @@ fn run_writer(
                 next = receiver.try_recv().ok();
             }
         }
-        commit_group(store, group, syncs, sync_each_group, poison);
+        let awaiting = write_group(store, group, syncs, sync_each_group, poison);
+        if let Err(mpsc::SendError(awaiting)) = syncer.send(awaiting) {
+            for done in awaiting.dones {
+                done(Err(StorageError::WriterStopped));
+            }
+        }
     }
 }
 
-fn commit_group(
+/// Writes one group (unsynced) and tells its `written` callbacks; the sync
+/// is the syncer's, so the next group is written while this one syncs.
+fn write_group(
     store: &dyn Store,
     mut group: Vec<Pending>,
     syncs: Vec<WriteDone>,
     sync_each_group: bool,
     poison: &Mutex<Option<StorageError>>,
-) {
+) -> AwaitingSync {
     let mut result = match poison.lock().unwrap_or_else(|p| p.into_inner()).clone() {
         Some(error) => Err(StorageError::Poisoned(error.to_string())),
         None => Ok(()),
@@ -236,27 +267,41 @@ fn commit_group(
     if result.is_ok() && !group.is_empty() {
         let ops: Vec<WriteOp> = group.iter().flat_map(|p| p.ops.iter().cloned()).collect();
         result = store.write(&ops, false);
+        if let Err(error) = &result {
+            poison_with(poison, error);
+        }
     }
     for pending in &mut group {
         if let Some(written) = pending.written.take() {
             written(result.clone());
         }
     }
-    // The write above reached the OS; the WAL sync is separate so that
-    // direct volatile writes (`write_volatile`) from other threads never
-    // queue behind an fsync inside the store.
-    let sync = !syncs.is_empty() || (sync_each_group && !group.is_empty());
-    if result.is_ok() && sync {
-        result = store.sync();
-    }
-    if let Err(error) = &result {
-        poison_with(poison, error);
-    }
-    for pending in group {
-        (pending.done)(result.clone());
-    }
-    for done in syncs {
-        done(result.clone());
+    let needs_sync = !syncs.is_empty() || (sync_each_group && !group.is_empty());
+    let dones = group.into_iter().map(|pending| pending.done).chain(syncs).collect();
+    AwaitingSync { dones, result, needs_sync }
+}
+
+/// Syncs for the writer: takes every group written since its last sync,
+/// makes them durable with one sync, then completes them in order. Writes
+/// go on while a sync runs, and the syncs of groups written meanwhile
+/// collapse into the next one.
+fn run_syncer(store: &dyn Store, receiver: &Receiver<AwaitingSync>, poison: &Mutex<Option<StorageError>>) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        batch.extend(receiver.try_iter());
+        let mut sync_result = Ok(());
+        if batch.iter().any(|awaiting| awaiting.needs_sync && awaiting.result.is_ok()) {
+            sync_result = store.sync();
+            if let Err(error) = &sync_result {
+                poison_with(poison, error);
+            }
+        }
+        for awaiting in batch {
+            let result = awaiting.result.and(if awaiting.needs_sync { sync_result.clone() } else { Ok(()) });
+            for done in awaiting.dones {
+                done(result.clone());
+            }
+        }
     }
 }
 
@@ -306,10 +351,12 @@ mod tests {
         assert!(matches!(writer.write_volatile(&[late_op]), Err(StorageError::WriterStopped)));
     }
 
-    /// A store that records the order of writes and syncs.
+    /// A store that records the order of writes and syncs; a sync waits
+    /// for a go-ahead when `sync_gate` is set.
     struct Recording {
         inner: MemoryStore,
         events: Arc<Mutex<Vec<&'static str>>>,
+        sync_gate: Option<Mutex<mpsc::Receiver<()>>>,
     }
 
     impl Recording {
@@ -325,6 +372,10 @@ mod tests {
         }
         fn sync(&self) -> Result<(), StorageError> {
             self.note("sync");
+            if let Some(gate) = &self.sync_gate {
+                let _ = gate.lock().expect("gate").recv();
+            }
+            self.note("synced");
             self.inner.sync()
         }
         fn checkpoint(&self) -> Result<(), StorageError> {
@@ -376,7 +427,7 @@ mod tests {
     #[test]
     fn the_written_callback_runs_after_the_write_and_before_the_sync_done_after_it() {
         let events = Arc::new(Mutex::new(Vec::new()));
-        let store = Arc::new(Recording { inner: MemoryStore::new(), events: Arc::clone(&events) });
+        let store = Arc::new(Recording { inner: MemoryStore::new(), events: Arc::clone(&events), sync_gate: None });
         let writer = GroupCommitWriter::start(store, SyncPolicy::Always).expect("starts");
         let (done_tx, done_rx) = mpsc::channel();
         let (written_events, done_events) = (Arc::clone(&events), Arc::clone(&events));
@@ -393,7 +444,59 @@ mod tests {
             }),
         );
         assert!(done_rx.recv_timeout(Duration::from_secs(5)).expect("done").is_ok());
-        assert_eq!(*events.lock().expect("events"), vec!["write", "written", "sync", "done"]);
+        assert_eq!(*events.lock().expect("events"), vec!["write", "written", "sync", "synced", "done"]);
+        writer.shutdown();
+    }
+
+    #[test]
+    fn groups_are_written_while_a_sync_runs_and_complete_in_order_after_their_sync() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let (gate_tx, gate_rx) = mpsc::channel();
+        let store = Arc::new(Recording {
+            inner: MemoryStore::new(),
+            events: Arc::clone(&events),
+            sync_gate: Some(Mutex::new(gate_rx)),
+        });
+        let writer =
+            GroupCommitWriter::start(Arc::clone(&store) as Arc<dyn Store>, SyncPolicy::Always).expect("starts");
+        let (done_tx, done_rx) = mpsc::channel();
+        let submit = |name: &'static str| {
+            let done_tx = done_tx.clone();
+            let op = WriteOp::PutMeta { key: name.to_owned(), value: vec![1] };
+            writer.submit(vec![op], Box::new(move |result| done_tx.send((name, result.is_ok())).expect("send")));
+        };
+        let wait_for = |count: usize, event: &str| {
+            for _ in 0..500 {
+                if events.lock().expect("events").iter().filter(|e| **e == event).count() >= count {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("no {event} #{count}: {:?}", events.lock().expect("events"));
+        };
+        submit("first");
+        wait_for(1, "sync");
+        submit("second");
+        submit("third");
+        for _ in 0..500 {
+            if store.inner.meta("third").expect("meta").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(store.inner.meta("third").expect("meta").is_some(), "written while the first sync runs");
+        assert!(done_rx.try_recv().is_err(), "nothing completes before its sync");
+        gate_tx.send(()).expect("release the first sync");
+        assert_eq!(done_rx.recv_timeout(Duration::from_secs(5)).expect("done"), ("first", true));
+        gate_tx.send(()).expect("release the second sync");
+        let later: Vec<_> = (0..2).map(|_| done_rx.recv_timeout(Duration::from_secs(5)).expect("done")).collect();
+        assert_eq!(later, vec![("second", true), ("third", true)]);
+        assert_eq!(
+            events.lock().expect("events").iter().filter(|e| **e == "sync").count(),
+            2,
+            "the groups written during the first sync share the second"
+        );
+        drop(gate_tx);
         writer.shutdown();
     }
 }
