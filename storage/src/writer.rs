@@ -34,8 +34,12 @@ pub enum SyncPolicy {
     Interval(Duration),
 }
 
-/// Upper bound on one group, so one commit's latency stays bounded.
-const MAX_GROUP_BYTES: usize = 32 << 20;
+/// Upper bound on one group, so one commit's latency stays bounded. Groups
+/// no longer need to be large to share fsyncs (the syncer merges them), and
+/// each group is copied into one journal record: with 32 MiB the franz-go
+/// 16-partition produce ran at 224-335k records/s and peaked at 179-210 MiB
+/// RSS, with 8 MiB at 419-539k and 166-171 MiB.
+const MAX_GROUP_BYTES: usize = 8 << 20;
 const MAX_GROUP_OPS: usize = 4096;
 
 struct Pending {
