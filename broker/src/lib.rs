@@ -40,12 +40,24 @@ pub struct Running {
     replicator: Arc<Replicator>,
 }
 
+/// Binds the Kafka listener with the configured accept backlog (tokio's
+/// `bind` uses a fixed one, which bursts of connects overflowed: clients
+/// then wait a full SYN retry).
+async fn listen(address: &str, backlog: u32) -> anyhow::Result<TcpListener> {
+    let address = tokio::net::lookup_host(address).await?.next().context("the host name has no address")?;
+    let socket = if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    Ok(socket.listen(backlog)?)
+}
+
 /// Opens storage, recovers the cluster state and starts the listeners.
 pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Running> {
     // Bind first: a busy port fails the start before any state is opened,
     // and port 0 (any free port) is known before it is advertised.
     let kafka_bind = format!("{}:{}", config.listener.host, config.listener.port);
-    let listener = TcpListener::bind(&kafka_bind).await.with_context(|| format!("cannot listen on {kafka_bind}"))?;
+    let listener =
+        listen(&kafka_bind, config.listen_backlog).await.with_context(|| format!("cannot listen on {kafka_bind}"))?;
     let kafka_address = listener.local_addr()?;
     if config.advertised.port == 0 {
         config.advertised.port = kafka_address.port();

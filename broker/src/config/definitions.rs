@@ -152,6 +152,14 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
         "Largest request frame accepted; larger ones close the connection.",
     ),
     def("max.connections", "10000", Int, Some(1), "Connections accepted at once; more are closed on accept."),
+    def(
+        "socket.listen.backlog.size",
+        "1024",
+        Int,
+        Some(1),
+        "Connections the kernel queues before the broker accepts them (capped by net.core.somaxconn). Kafka's \
+         default is 50; past the queue, a connecting client waits a SYN retry (1 s).",
+    ),
     def("queued.max.requests", "500", Int, Some(1), "Requests one connection may have in flight (pipelined) at once."),
     def(
         "queued.max.request.bytes",

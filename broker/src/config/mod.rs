@@ -61,6 +61,7 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     pub max_frame_bytes: usize,
     pub max_connections: usize,
+    pub listen_backlog: u32,
     pub max_inflight_per_connection: usize,
     /// `queued.max.request.bytes`; `None` when unlimited (zero or negative).
     pub max_inflight_request_bytes: Option<usize>,
@@ -152,6 +153,7 @@ impl BrokerConfig {
             auto_create_topics: get("auto.create.topics.enable") == "true",
             max_frame_bytes: int("socket.request.max.bytes") as usize,
             max_connections: int("max.connections") as usize,
+            listen_backlog: u32::try_from(int("socket.listen.backlog.size")).unwrap_or(u32::MAX),
             max_inflight_per_connection: int("queued.max.requests") as usize,
             max_inflight_request_bytes: usize::try_from(int("queued.max.request.bytes")).ok().filter(|b| *b > 0),
             shutdown_grace: Duration::from_millis(int("skein.shutdown.grace.ms") as u64),
