@@ -100,7 +100,7 @@ impl Group {
 
 /// True when the state machine has applied the log's last entry, as after a
 /// clean shutdown (which checkpoints the applied state): the barrier entry
-/// would then cost a WAL fsync per group at every restart for nothing.
+/// would then cost an fsync per group at every restart for nothing.
 /// After a crash the applied state may lag the log, and the barrier commits
 /// and applies what it holds before the partition resumes.
 fn fully_applied(raft: &Raft<C, StateMachine>) -> bool {

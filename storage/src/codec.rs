@@ -138,6 +138,13 @@ impl BatchValue {
         }
     }
 
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        match self {
+            BatchValue::Inline(batch) => batch.max_timestamp,
+            BatchValue::InJournal { max_timestamp, .. } => *max_timestamp,
+        }
+    }
+
     /// Length of the batch bytes.
     pub(crate) fn len(&self) -> usize {
         match self {
@@ -147,9 +154,10 @@ impl BatchValue {
     }
 }
 
-pub(crate) fn encode_batch_pointer(batch: &StoredBatch, at: Location) -> [u8; BATCH_POINTER_LEN] {
+/// `crc` is the crc32fast checksum of `batch.bytes`.
+pub(crate) fn encode_batch_pointer(batch: &StoredBatch, at: Location, crc: u32) -> [u8; BATCH_POINTER_LEN] {
     let mut value = [0u8; BATCH_POINTER_LEN];
-    value[..4].copy_from_slice(&crc32fast::hash(&batch.bytes).to_be_bytes());
+    value[..4].copy_from_slice(&crc.to_be_bytes());
     value[4..12].copy_from_slice(&batch.last_offset.to_be_bytes());
     value[12..20].copy_from_slice(&batch.max_timestamp.to_be_bytes());
     value[20..24].copy_from_slice(&at.file.to_be_bytes());

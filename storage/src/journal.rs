@@ -76,13 +76,29 @@ fn io_error(context: &str, error: io::Error) -> StorageError {
 }
 
 /// Puts the record header in front of `payload`, which starts with
-/// [`RECORD_HEADER`] bytes reserved for it.
-pub(crate) fn seal_record(record: &mut [u8]) {
+/// [`RECORD_HEADER`] bytes reserved for it. `checksummed` are ranges of the
+/// record, in order and apart, `(start, length, hasher over those bytes)`,
+/// whose checksum is known already (the batches'): the record's checksum
+/// combines them instead of reading those bytes again.
+pub(crate) fn seal_record(record: &mut [u8], checksummed: &[(usize, usize, &crc32fast::Hasher)]) {
     let payload_len = (record.len() - RECORD_HEADER) as u32;
-    let crc = crc32fast::hash(&record[RECORD_HEADER..]);
+    let mut hasher = crc32fast::Hasher::new();
+    let mut at = RECORD_HEADER;
+    for (start, len, known) in checksummed {
+        hasher.update(&record[at..*start]);
+        hasher.combine(known);
+        at = start + len;
+    }
+    hasher.update(&record[at..]);
+    let crc = hasher.finalize();
     record[..4].copy_from_slice(&MAGIC.to_be_bytes());
     record[4..8].copy_from_slice(&payload_len.to_be_bytes());
     record[8..12].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// fdatasync of a journal file, as a storage error.
+pub(crate) fn sync_file(file: &File) -> Result<(), StorageError> {
+    file.sync_data().map_err(|e| io_error("sync", e))
 }
 
 /// The journal files (shared by writers and readers).
@@ -293,7 +309,7 @@ mod tests {
     fn record(payload: &[u8]) -> Vec<u8> {
         let mut record = vec![0u8; RECORD_HEADER];
         record.extend_from_slice(payload);
-        seal_record(&mut record);
+        seal_record(&mut record, &[]);
         record
     }
 

@@ -36,7 +36,7 @@ use crate::codec::{
     encode_producer_state, log_range, meta_key, producer_key, producer_key_id, raft_key, raft_key_index,
     raft_state_key, time_key, time_key_fields, topic_key, BatchValue, TOPIC_PREFIX,
 };
-use crate::journal::{seal_record, Appender, Journal, Location, Position, RECORD_HEADER};
+use crate::journal::{seal_record, sync_file, Appender, Journal, Location, Position, RECORD_HEADER};
 use crate::ops_codec::{decode_ops_locating_batches, encode_ops_locating_batches};
 use crate::{
     CoordinatorRecord, CoordinatorShard, GroupId, LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch,
@@ -211,8 +211,10 @@ impl RocksStore {
             replayed_records += 1;
             replayed_bytes += payload.len() as u64;
             let (ops, batch_starts) = decode_ops_locating_batches(&payload)?;
+            let crcs = appended(&ops).map(|stored| crc32fast::hash(&stored.bytes));
+            let batches: Vec<(usize, u32)> = batch_starts.into_iter().zip(crcs).collect();
             let record_payload = at.offset + RECORD_HEADER as u64;
-            let batch = index_batch(&db, &ops, at.file, record_payload, &batch_starts)?;
+            let batch = index_batch(&db, &ops, at.file, record_payload, &batches)?;
             db.write_opt(batch, &no_wal())?;
             Ok(())
         })?;
@@ -246,7 +248,7 @@ impl RocksStore {
     /// switches every family's memtable in one atomic flush. Called with the
     /// write lock held, so nothing lands between the sync and the switch.
     fn flush_index(&self, state: &mut WriteState, wait: bool) -> Result<(), StorageError> {
-        state.appender.file().sync_data().map_err(|e| StorageError::Io(format!("journal: sync: {e}")))?;
+        sync_file(&state.appender.file())?;
         let end = state.appender.end();
         self.db.put_opt(REPLAY_START_KEY, end.encode(), &no_wal())?;
         let families = FAMILIES.iter().map(|name| self.family(name)).collect::<Result<Vec<_>, _>>()?;
@@ -322,10 +324,23 @@ impl RocksStore {
         let mut record = Vec::with_capacity(RECORD_HEADER + 4 + ops.iter().map(op_size_hint).sum::<usize>());
         record.resize(RECORD_HEADER, 0);
         let batch_starts = encode_ops_locating_batches(ops, &mut record);
-        seal_record(&mut record);
+        // Each batch is checksummed once: for its pointer, and (combined)
+        // for the record.
+        let hashers: Vec<(usize, crc32fast::Hasher)> = appended(ops)
+            .map(|stored| {
+                let mut hasher = crc32fast::Hasher::new();
+                hasher.update(&stored.bytes);
+                (stored.bytes.len(), hasher)
+            })
+            .collect();
+        let checksummed: Vec<_> =
+            batch_starts.iter().zip(&hashers).map(|(start, (len, hasher))| (*start, *len, hasher)).collect();
+        seal_record(&mut record, &checksummed);
         let (at, rolled) = state.appender.append(&self.journal, &record)?;
         // `batch_starts` count from the record's start, header included.
-        let batch = index_batch(&self.db, ops, at.file, at.offset, &batch_starts)?;
+        let batches: Vec<(usize, u32)> =
+            batch_starts.iter().zip(hashers).map(|(start, (_, hasher))| (*start, hasher.finalize())).collect();
+        let batch = index_batch(&self.db, ops, at.file, at.offset, &batches)?;
         state.index_bytes_since_flush += batch.size_in_bytes();
         state.journal_bytes_since_flush += record.len() as u64;
         self.db.write_opt(batch, &no_wal())?;
@@ -357,6 +372,18 @@ impl RocksStore {
         }
     }
 
+    /// The stored value of the batch holding the log's largest timestamp.
+    fn max_timestamp_value(&self, log: LogId) -> Result<Option<BatchValue>, StorageError> {
+        let mut iter = self.db.raw_iterator_cf_opt(self.family(TIME_INDEX)?, Self::read_options_for(log));
+        iter.seek_to_last();
+        let Some(key) = iter.key() else {
+            iter.status()?;
+            return Ok(None);
+        };
+        let (_, offset) = time_key_fields(key);
+        self.value_at_or_before(log, offset)
+    }
+
     fn batch_at_or_before(&self, log: LogId, offset: i64) -> Result<Option<StoredBatch>, StorageError> {
         match self.value_at_or_before(log, offset)? {
             Some(value) => Ok(self.load(log, vec![value])?.pop()),
@@ -384,41 +411,57 @@ fn truncate_log(db: &DB, batch: &mut WriteBatch, log: LogId, from_offset: i64) -
     Ok(())
 }
 
+/// The batches of the `Append` ops among `ops`, in order.
+fn appended(ops: &[WriteOp]) -> impl Iterator<Item = &StoredBatch> {
+    ops.iter().filter_map(|op| match op {
+        WriteOp::Append(append) => Some(&append.batch),
+        _ => None,
+    })
+}
+
 /// The RocksDB write for the ops of one journal record whose payload
-/// starts at `payload_offset` of journal file `file`; `batch_starts` are
-/// where each `Append`'s bytes begin in the payload.
+/// starts at `payload_offset` of journal file `file`; `batches` say, for
+/// each `Append` in order, where its bytes begin in the payload and their
+/// checksum.
 fn index_batch(
     db: &DB,
     ops: &[WriteOp],
     file: u32,
     payload_offset: u64,
-    batch_starts: &[usize],
+    batches: &[(usize, u32)],
 ) -> Result<WriteBatch, StorageError> {
     let mut batch = WriteBatch::default();
-    let mut starts = batch_starts.iter();
+    let mut places = batches.iter();
     for op in ops {
-        let location = match op {
+        let place = match op {
             WriteOp::Append(append) => {
-                let start = starts.next().ok_or_else(|| StorageError::Io("journal: batch positions missing".into()))?;
+                let (start, crc) =
+                    places.next().ok_or_else(|| StorageError::Io("journal: batch positions missing".into()))?;
                 let len = append.batch.bytes.len() as u32;
-                Some(Location { file, offset: payload_offset + *start as u64, len })
+                Some((Location { file, offset: payload_offset + *start as u64, len }, *crc))
             }
             _ => None,
         };
-        add_to_batch(db, &mut batch, op, location)?;
+        add_to_batch(db, &mut batch, op, place)?;
     }
     Ok(batch)
 }
 
-/// Adds one op to `batch`; an `Append` stores `location`, where its bytes
-/// are in the journal.
-fn add_to_batch(db: &DB, batch: &mut WriteBatch, op: &WriteOp, location: Option<Location>) -> Result<(), StorageError> {
+/// Adds one op to `batch`; an `Append` stores `place`: where its bytes are
+/// in the journal, and their checksum.
+fn add_to_batch(
+    db: &DB,
+    batch: &mut WriteBatch,
+    op: &WriteOp,
+    place: Option<(Location, u32)>,
+) -> Result<(), StorageError> {
     let cf = |name| family(db, name);
     match op {
         WriteOp::Append(append) => {
             let stored = &append.batch;
-            let at = location.ok_or_else(|| StorageError::Io("journal: an append has no location".into()))?;
-            batch.put_cf(cf(LOGS)?, batch_key(append.log, stored.base_offset), encode_batch_pointer(stored, at));
+            let (at, crc) = place.ok_or_else(|| StorageError::Io("journal: an append has no location".into()))?;
+            let pointer = encode_batch_pointer(stored, at, crc);
+            batch.put_cf(cf(LOGS)?, batch_key(append.log, stored.base_offset), pointer);
             if append.index_timestamp {
                 let key = time_key(append.log, stored.max_timestamp, stored.base_offset);
                 batch.put_cf(cf(TIME_INDEX)?, key, []);
@@ -480,7 +523,7 @@ impl Store for RocksStore {
             (state.appender.file(), rolled)
         };
         if sync {
-            journal_file.sync_data().map_err(|e| StorageError::Io(format!("journal: sync: {e}")))?;
+            sync_file(&journal_file)?;
         }
         let deletes = ops.iter().any(|op| matches!(op, WriteOp::DeleteTopic { .. } | WriteOp::TruncateLog { .. }));
         if rolled || deletes {
@@ -492,7 +535,7 @@ impl Store for RocksStore {
     fn sync(&self) -> Result<(), StorageError> {
         // Files before the newest were synced when they were rolled.
         let journal_file = self.lock_writes().appender.file();
-        journal_file.sync_data().map_err(|e| StorageError::Io(format!("journal: sync: {e}")))
+        sync_file(&journal_file)
     }
 
     fn checkpoint(&self) -> Result<(), StorageError> {
@@ -541,7 +584,8 @@ impl Store for RocksStore {
         let first = iter.key().map(batch_key_offset);
         iter.status()?;
         let last = self.value_at_or_before(log, i64::MAX)?;
-        let max_timestamp = self.find_max_timestamp(log)?.map_or(-1, |b| b.max_timestamp);
+        // Offsets and timestamps are in the index: a restart reads no batch bytes.
+        let max_timestamp = self.max_timestamp_value(log)?.map_or(-1, |b| b.max_timestamp());
         Ok(LogBounds {
             log_start_offset: first.unwrap_or(0),
             next_offset: last.map_or(0, |b| b.last_offset() + 1),
@@ -561,14 +605,10 @@ impl Store for RocksStore {
     }
 
     fn find_max_timestamp(&self, log: LogId) -> Result<Option<StoredBatch>, StorageError> {
-        let mut iter = self.db.raw_iterator_cf_opt(self.family(TIME_INDEX)?, Self::read_options_for(log));
-        iter.seek_to_last();
-        let Some(key) = iter.key() else {
-            iter.status()?;
-            return Ok(None);
-        };
-        let (_, offset) = time_key_fields(key);
-        self.batch_at_or_before(log, offset)
+        match self.max_timestamp_value(log)? {
+            Some(value) => Ok(self.load(log, vec![value])?.pop()),
+            None => Ok(None),
+        }
     }
 
     fn producer_states(&self, log: LogId) -> Result<Vec<(i64, ProducerState)>, StorageError> {
