@@ -1,7 +1,7 @@
 //! openraft's log storage over Skein's store: entries in the `raft_log`
 //! column family keyed by (group, index), vote and purge point in the
 //! per-group replication state. Appends go through the group-commit writer,
-//! so many groups share each WAL fsync; openraft is told an append is durable
+//! so many groups share each fsync; openraft is told an append is durable
 //! from the writer's completion callback.
 //!
 //! Entries are kept in an in-memory tail from `append` until the state

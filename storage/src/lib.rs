@@ -48,8 +48,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves everything written into table files, so that the next open
     /// has no write-ahead log to replay. For a clean shutdown (a restart
-    /// after heavy writes otherwise replays up to the memtable sizes of
-    /// WAL); durability never depends on it.
+    /// after heavy writes otherwise replays what was written since the last
+    /// flush); durability never depends on it.
     fn checkpoint(&self) -> Result<(), StorageError>;
 
     /// Whole batches starting with the one that contains `from_offset`, up to

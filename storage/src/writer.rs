@@ -28,7 +28,7 @@ pub type WriteDone = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
 /// When writes reach stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncPolicy {
-    /// fsync (WAL sync) before any write of the group is acknowledged.
+    /// fdatasync of the journal before any write of the group is acknowledged.
     Always,
     /// Acknowledge after the write reaches the OS; fsync every interval.
     Interval(Duration),
