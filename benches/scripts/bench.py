@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
 from bench_report import LINGER_MS, MIB, SERIES, STOP_TIMEOUT_S, cell_name, machine_info, report  # noqa: E402
@@ -218,6 +219,7 @@ class Broker:
     def __init__(self, key, cfg, work):
         self.key, self.cfg, self.work = key, cfg, work
         self.port = free_port()
+        self.http_port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.log = os.path.join(work, f"{key}.log")
         self.proc, self.pid = None, None
@@ -226,7 +228,8 @@ class Broker:
         if self.key == "kafka":
             return ["bash", os.path.join(REPO, "scripts", "start-apache-kafka.sh"), str(self.port), data]
         cmd = [self.cfg["skein_bin"], f"--log.dirs={data}",
-               f"--listeners=PLAINTEXT://127.0.0.1:{self.port}", "--skein.http.listener="]
+               f"--listeners=PLAINTEXT://127.0.0.1:{self.port}",
+               f"--skein.http.listener=127.0.0.1:{self.http_port}"]
         return cmd + (["--fsync=interval"] if self.key == "skein-interval" else [])
 
     def start(self, data):
@@ -265,7 +268,10 @@ class Broker:
         raise BenchError("no kafka.Kafka java process under start-apache-kafka.sh")
 
     def sample(self):
-        return {"cpu_s": cpu_seconds(self.pid), "write_bytes": write_bytes(self.pid)}
+        sample = {"cpu_s": cpu_seconds(self.pid), "write_bytes": write_bytes(self.pid)}
+        if self.key != "kafka":
+            sample.update(skein_counters(self.http_port))
+        return sample
 
     def stop(self):
         """SIGTERM, SIGKILL after STOP_TIMEOUT_S; returns (write_bytes at
@@ -287,6 +293,29 @@ class Broker:
         self.proc.wait()
         LIVE.discard(self.proc)
         return last, killed
+
+
+COUNTER_RE = re.compile(r'^skein_(allocations_total|allocated_bytes_total|requests_total)(?:\{api="(\w+)".*\})? (\S+)$',
+                        re.M)
+
+
+def skein_counters(http_port):
+    """Skein's allocation totals and its Produce and Fetch request counts,
+    from its Prometheus endpoint."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+    except OSError as e:
+        raise BenchError(f"cannot read Skein's metrics: {e}") from e
+    out = {"allocations": 0, "allocated_bytes": 0, "produce_requests": 0, "fetch_requests": 0}
+    for name, api, value in COUNTER_RE.findall(text):
+        if name == "allocations_total":
+            out["allocations"] = float(value)
+        elif name == "allocated_bytes_total":
+            out["allocated_bytes"] = float(value)
+        elif api in ("Produce", "Fetch"):
+            out[f"{api.lower()}_requests"] += float(value)
+    return out
 
 
 # ------------------------------------------------------------------ workloads
@@ -349,8 +378,10 @@ class Runner:
         before = self.broker.sample()
         result = fn()
         after = self.broker.sample()
-        result["cpu_s"] = after["cpu_s"] - before["cpu_s"]
-        result["write_bytes"] = after["write_bytes"] - before["write_bytes"]
+        for field in ("cpu_s", "write_bytes", "allocations", "allocated_bytes", "produce_requests",
+                      "fetch_requests"):
+            if field in after:
+                result[field] = after[field] - before[field]
         return result
 
     def create_topic(self, topic, partitions):

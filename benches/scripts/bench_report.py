@@ -168,6 +168,44 @@ def targets(results, limits):
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ allocations
+
+def allocation_cell(m, requests_field):
+    requests = (m or {}).get(requests_field)
+    if not requests or m.get("allocations") is None:
+        return "–", None
+    per_request = m["allocations"] / requests
+    return (f"{per_request:,.0f} · {m['allocated_bytes'] / requests / 1024:,.0f} KiB", per_request)
+
+
+def allocations_section(results, plan):
+    """Allocations per request for Skein's series: flat means they do not grow
+    with the records (and batches) a request carries."""
+    keys = [k for k, _, _ in SERIES if k != "kafka" and k in results]
+    if not keys:
+        return ""
+    rows = [(f"produce {cell_name(size, acks, p)}, max", f"produce-{size}-{acks}-{p}-max", "produce_requests")
+            for size, acks, p in plan["cells"]]
+    rows.append((f"consume {plan['consume_bytes'] // MIB:,} MiB of 1 KiB, 1p", "consume", "fetch_requests"))
+    head = ["workload", "requests", "records per request"] + [title for k, title, _ in SERIES if k in keys]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, row_key, requests_field in rows:
+        first = results[keys[0]]["rows"].get(row_key) or {}
+        requests = first.get(requests_field)
+        if not requests:
+            continue
+        per = f"{first['records'] / requests:,.0f}" if first.get("records") else "–"
+        cells = [allocation_cell(results[k]["rows"].get(row_key), requests_field)[0] for k in keys]
+        out.append("| " + " | ".join([label, f"{requests:,.0f}", per] + cells) + " |")
+    return "\n".join([
+        "Every heap allocation of the broker's Rust code during the run (all threads: connections, Raft, "
+        "the storage writer; RocksDB's own C++ allocations are not counted), divided by the Produce "
+        "(or Fetch) requests it served, from `skein_allocations_total` and `skein_allocated_bytes_total`. "
+        "Cells: allocations per request · bytes allocated per request; requests and records per request "
+        "are the first Skein series'. A per-record cost would show as allocations growing with the "
+        "records per request (the 100 B cells carry ~10× the records of the 1 KiB cells).", "", *out])
+
+
 # ------------------------------------------------------------------ the rest
 
 def limits_section(limits):
@@ -238,6 +276,7 @@ def report(cfg, info, limits, results, elapsed_s):
         "higher is better; latency, RSS, startup, bytes written: lower is better).", "",
         main_table(results, cfg["plan"]), "",
         "## Targets (from the performance issue)", "", targets(results, limits), "",
+        "## Allocations per request (Skein)", "", allocations_section(results, cfg["plan"]), "",
         "## Machine limits (same run)", "", limits_section(limits), "",
         "## Settings and commands", "", settings_section(cfg, results), ""]
     if errors:

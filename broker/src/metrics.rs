@@ -4,8 +4,10 @@
 //! topics that exist.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use skein_protocol::alloc_guard::allocation_totals;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -16,6 +18,11 @@ pub struct Metrics {
     bytes_out: IntCounterVec,
     pub connections: IntGauge,
     high_watermark: IntGaugeVec,
+    allocations: IntCounter,
+    allocated_bytes: IntCounter,
+    /// Serialises bringing the allocation counters up to date, so two
+    /// scrapes at once cannot both add the same difference.
+    allocation_sync: Arc<Mutex<()>>,
 }
 
 impl Metrics {
@@ -47,7 +54,26 @@ impl Metrics {
         registry.register(Box::new(bytes_out.clone()))?;
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(high_watermark.clone()))?;
-        Ok(Self { registry, requests, request_seconds, bytes_in, bytes_out, connections, high_watermark })
+        let allocations = IntCounter::new(
+            "allocations_total",
+            "Heap allocations (and reallocations) by the broker's Rust code; RocksDB's are not counted.",
+        )?;
+        let allocated_bytes =
+            IntCounter::new("allocated_bytes_total", "Bytes asked for by the allocations in allocations_total.")?;
+        registry.register(Box::new(allocations.clone()))?;
+        registry.register(Box::new(allocated_bytes.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            request_seconds,
+            bytes_in,
+            bytes_out,
+            connections,
+            high_watermark,
+            allocations,
+            allocated_bytes,
+            allocation_sync: Arc::default(),
+        })
     }
 
     pub fn record_request(&self, api: &str, version: i16, seconds: f64) {
@@ -78,6 +104,13 @@ impl Metrics {
 
     /// The text exposition format for `/metrics`.
     pub fn render(&self) -> String {
+        // The allocator keeps its own totals; bring the counters up to them.
+        {
+            let _sync = self.allocation_sync.lock().unwrap_or_else(|p| p.into_inner());
+            let (allocations, bytes) = allocation_totals();
+            self.allocations.inc_by(allocations.saturating_sub(self.allocations.get()));
+            self.allocated_bytes.inc_by(bytes.saturating_sub(self.allocated_bytes.get()));
+        }
         let mut buffer = Vec::new();
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
             tracing::warn!(%error, "cannot encode metrics");

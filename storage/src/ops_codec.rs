@@ -5,7 +5,7 @@
 
 use bytes::{BufMut, Bytes};
 
-use crate::codec::{decode_producer_state, encode_producer_state};
+use crate::codec::{decode_producer_state, encode_producer_state, producer_state_len};
 use crate::{LogAppend, StorageError, StoredBatch, TopicRecord, WriteOp};
 
 const APPEND: u8 = 1;
@@ -25,6 +25,30 @@ const TRUNCATE_LOG: u8 = 13;
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.put_u32(bytes.len() as u32);
     out.extend_from_slice(bytes);
+}
+
+/// The exact length of the encoding of `ops`, so the journal record it goes
+/// into is allocated once (a short guess made the record grow, copying
+/// whole write groups on the writer thread).
+pub(crate) fn encoded_len(ops: &[WriteOp]) -> usize {
+    const LEN: usize = 4;
+    let op_len = |op: &WriteOp| {
+        1 + match op {
+            WriteOp::Append(append) => 4 + 8 * 3 + 1 + LEN + append.batch.bytes.len(),
+            WriteOp::PutProducer { state, .. } => 4 + 8 + LEN + producer_state_len(state),
+            WriteOp::PutTopic(topic) => LEN + serde_json::to_vec(topic).map_or(0, |json| json.len()),
+            WriteOp::DeleteTopic { name, logs } => LEN + name.len() + LEN + 4 * logs.len(),
+            WriteOp::PutMeta { key, value } => LEN + key.len() + LEN + value.len(),
+            WriteOp::DeleteMeta { key } => LEN + key.len(),
+            WriteOp::TruncateLog { .. } => 4 + 8,
+            WriteOp::RaftAppend { entry, .. } => 4 + 8 + LEN + entry.len(),
+            WriteOp::RaftTruncate { .. } | WriteOp::RaftPurge { .. } => 4 + 8,
+            WriteOp::PutRaftState { value, .. } => 4 + 1 + LEN + value.len(),
+            WriteOp::PutCoordinatorRecord { key, value, .. } => 4 + LEN + key.len() + LEN + value.len(),
+            WriteOp::DeleteCoordinatorRecord { key, .. } => 4 + LEN + key.len(),
+        }
+    };
+    LEN + ops.iter().map(op_len).sum::<usize>()
 }
 
 /// Appends the encoding of `ops` to `out`.
@@ -275,6 +299,12 @@ mod tests {
         ];
         let mut encoded = Vec::new();
         encode_ops(&ops, &mut encoded);
+        assert_eq!(encoded_len(&ops), encoded.len());
+        for op in &ops {
+            let mut one = Vec::new();
+            encode_ops(std::slice::from_ref(op), &mut one);
+            assert_eq!(encoded_len(std::slice::from_ref(op)), one.len(), "{op:?}");
+        }
         let encoded = Bytes::from(encoded);
         let decoded = decode_ops(&encoded).expect("decodes");
         assert_eq!(format!("{ops:?}"), format!("{decoded:?}"));

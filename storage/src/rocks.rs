@@ -37,7 +37,7 @@ use crate::codec::{
     raft_state_key, time_key, time_key_fields, topic_key, BatchValue, TOPIC_PREFIX,
 };
 use crate::journal::{seal_record, sync_file, Appender, Journal, Location, Position, RECORD_HEADER};
-use crate::ops_codec::{decode_ops_locating_batches, encode_ops_locating_batches};
+use crate::ops_codec::{decode_ops_locating_batches, encode_ops_locating_batches, encoded_len};
 use crate::{
     CoordinatorRecord, CoordinatorShard, GroupId, LogBounds, LogId, ProducerState, StorageError, Store, StoredBatch,
     TopicRecord, WriteOp,
@@ -321,7 +321,7 @@ impl RocksStore {
     /// Appends `ops` as one journal record and indexes it, with the write
     /// lock held; returns whether the journal began a new file.
     fn write_locked(&self, state: &mut WriteState, ops: &[WriteOp]) -> Result<bool, StorageError> {
-        let mut record = Vec::with_capacity(RECORD_HEADER + 4 + ops.iter().map(op_size_hint).sum::<usize>());
+        let mut record = Vec::with_capacity(RECORD_HEADER + encoded_len(ops));
         record.resize(RECORD_HEADER, 0);
         let batch_starts = encode_ops_locating_batches(ops, &mut record);
         // Each batch is checksummed once: for its pointer, and (combined)
@@ -506,13 +506,6 @@ fn add_to_batch(
         }
     }
     Ok(())
-}
-
-fn op_size_hint(op: &WriteOp) -> usize {
-    match op {
-        WriteOp::Append(append) => append.batch.bytes.len() + 64,
-        _ => 64,
-    }
 }
 
 impl Store for RocksStore {
