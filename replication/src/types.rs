@@ -32,17 +32,21 @@ impl Proposal {
 pub(crate) type WrittenSender = oneshot::Sender<Result<(), StorageError>>;
 
 /// Whoever waits for an entry to be written locally. Shared by the entry's
-/// clones; the log store takes them once.
+/// clones; the log store takes them once. Entries nobody waits on (acks=all
+/// produces, decoded entries) hold nothing, so they cost no allocation.
 #[derive(Clone, Default)]
-pub(crate) struct WrittenWaiters(Arc<Mutex<Vec<WrittenSender>>>);
+pub(crate) struct WrittenWaiters(Option<Arc<Mutex<Vec<WrittenSender>>>>);
 
 impl WrittenWaiters {
     pub(crate) fn new(waiters: Vec<WrittenSender>) -> Self {
-        Self(Arc::new(Mutex::new(waiters)))
+        Self((!waiters.is_empty()).then(|| Arc::new(Mutex::new(waiters))))
     }
 
     pub(crate) fn take(&self) -> Vec<WrittenSender> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        self.0
+            .as_ref()
+            .map(|waiters| std::mem::take(&mut *waiters.lock().unwrap_or_else(|p| p.into_inner())))
+            .unwrap_or_default()
     }
 }
 

@@ -227,13 +227,13 @@ pub(crate) fn decode_batch_value(log: LogId, base_offset: i64, value: &[u8]) -> 
     })
 }
 
-/// Producer state value: `[epoch: 2][count: 1]` then per batch
-/// `[first seq: 4][last seq: 4][base offset: 8][append time: 8]`.
 /// The length of [`encode_producer_state`]'s output.
 pub(crate) fn producer_state_len(state: &ProducerState) -> usize {
     3 + state.batches.len().min(PRODUCER_BATCHES_KEPT) * 24
 }
 
+/// Producer state value: `[epoch: 2][count: 1]` then per batch
+/// `[first seq: 4][last seq: 4][base offset: 8][append time: 8]`.
 pub(crate) fn encode_producer_state(state: &ProducerState) -> Vec<u8> {
     let kept = state.batches.len().min(PRODUCER_BATCHES_KEPT);
     let mut value = Vec::with_capacity(producer_state_len(state));

@@ -318,31 +318,19 @@ impl RocksStore {
         Ok(())
     }
 
-    /// Appends `ops` as one journal record and indexes it, with the write
-    /// lock held; returns whether the journal began a new file.
-    fn write_locked(&self, state: &mut WriteState, ops: &[WriteOp]) -> Result<bool, StorageError> {
-        let mut record = Vec::with_capacity(RECORD_HEADER + encoded_len(ops));
-        record.resize(RECORD_HEADER, 0);
-        let batch_starts = encode_ops_locating_batches(ops, &mut record);
-        // Each batch is checksummed once: for its pointer, and (combined)
-        // for the record.
-        let hashers: Vec<(usize, crc32fast::Hasher)> = appended(ops)
-            .map(|stored| {
-                let mut hasher = crc32fast::Hasher::new();
-                hasher.update(&stored.bytes);
-                (stored.bytes.len(), hasher)
-            })
-            .collect();
-        let checksummed: Vec<_> =
-            batch_starts.iter().zip(&hashers).map(|(start, (len, hasher))| (*start, *len, hasher)).collect();
-        seal_record(&mut record, &checksummed);
-        let (at, rolled) = state.appender.append(&self.journal, &record)?;
-        // `batch_starts` count from the record's start, header included.
-        let batches: Vec<(usize, u32)> =
-            batch_starts.iter().zip(hashers).map(|(start, (_, hasher))| (*start, hasher.finalize())).collect();
-        let batch = index_batch(&self.db, ops, at.file, at.offset, &batches)?;
+    /// Appends `record` (the sealed encoding of `ops`) to the journal and
+    /// indexes it, with the write lock held; returns whether the journal
+    /// began a new file.
+    fn write_locked(
+        &self,
+        state: &mut WriteState,
+        ops: &[WriteOp],
+        record: &SealedRecord,
+    ) -> Result<bool, StorageError> {
+        let (at, rolled) = state.appender.append(&self.journal, &record.bytes)?;
+        let batch = index_batch(&self.db, ops, at.file, at.offset, &record.batches)?;
         state.index_bytes_since_flush += batch.size_in_bytes();
-        state.journal_bytes_since_flush += record.len() as u64;
+        state.journal_bytes_since_flush += record.bytes.len() as u64;
         self.db.write_opt(batch, &no_wal())?;
         if state.index_bytes_since_flush >= self.tuning.flush_after_index_bytes
             || state.journal_bytes_since_flush >= self.tuning.flush_after_journal_bytes
@@ -385,11 +373,44 @@ impl RocksStore {
     }
 
     fn batch_at_or_before(&self, log: LogId, offset: i64) -> Result<Option<StoredBatch>, StorageError> {
-        match self.value_at_or_before(log, offset)? {
-            Some(value) => Ok(self.load(log, vec![value])?.pop()),
-            None => Ok(None),
-        }
+        let value = self.value_at_or_before(log, offset)?;
+        self.load_one(log, value)
     }
+
+    fn load_one(&self, log: LogId, value: Option<BatchValue>) -> Result<Option<StoredBatch>, StorageError> {
+        Ok(self.load(log, value.into_iter().collect())?.pop())
+    }
+}
+
+/// A write group encoded as one sealed journal record, built before the
+/// write lock is taken (copying and checksumming a group can take
+/// milliseconds, and state-machine writes wait on that lock).
+struct SealedRecord {
+    bytes: Vec<u8>,
+    /// Per `Append`, in order: where its batch bytes begin, counted from the
+    /// record's start (header included), and their checksum.
+    batches: Vec<(usize, u32)>,
+}
+
+fn seal(ops: &[WriteOp]) -> SealedRecord {
+    let mut bytes = Vec::with_capacity(RECORD_HEADER + encoded_len(ops));
+    bytes.resize(RECORD_HEADER, 0);
+    let batch_starts = encode_ops_locating_batches(ops, &mut bytes);
+    // Each batch is checksummed once: for its pointer, and (combined) for
+    // the record.
+    let hashers: Vec<(usize, crc32fast::Hasher)> = appended(ops)
+        .map(|stored| {
+            let mut hasher = crc32fast::Hasher::new();
+            hasher.update(&stored.bytes);
+            (stored.bytes.len(), hasher)
+        })
+        .collect();
+    let checksummed: Vec<_> =
+        batch_starts.iter().zip(&hashers).map(|(start, (len, hasher))| (*start, *len, hasher)).collect();
+    seal_record(&mut bytes, &checksummed);
+    let batches =
+        batch_starts.into_iter().zip(hashers).map(|(start, (_, hasher))| (start, hasher.finalize())).collect();
+    SealedRecord { bytes, batches }
 }
 
 /// Deletes a log's batches from `from_offset` on, and the time-index
@@ -510,9 +531,10 @@ fn add_to_batch(
 
 impl Store for RocksStore {
     fn write(&self, ops: &[WriteOp], sync: bool) -> Result<(), StorageError> {
+        let record = seal(ops);
         let (journal_file, rolled) = {
             let mut state = self.lock_writes();
-            let rolled = self.write_locked(&mut state, ops)?;
+            let rolled = self.write_locked(&mut state, ops, &record)?;
             (state.appender.file(), rolled)
         };
         if sync {
@@ -598,10 +620,8 @@ impl Store for RocksStore {
     }
 
     fn find_max_timestamp(&self, log: LogId) -> Result<Option<StoredBatch>, StorageError> {
-        match self.max_timestamp_value(log)? {
-            Some(value) => Ok(self.load(log, vec![value])?.pop()),
-            None => Ok(None),
-        }
+        let value = self.max_timestamp_value(log)?;
+        self.load_one(log, value)
     }
 
     fn producer_states(&self, log: LogId) -> Result<Vec<(i64, ProducerState)>, StorageError> {

@@ -17,7 +17,7 @@
 use crate::codec::{batch_key, batch_key_offset, decode_stored_value, pointed_file};
 use crate::{LogAppend, LogId, StorageError, StoredBatch, WriteOp};
 
-use super::{RocksStore, LOGS};
+use super::{appended, seal, RocksStore, LOGS};
 
 /// Bounds the work one collection does (it runs on a writer's thread).
 const RELOCATE_MAX_BYTES_PER_PASS: u64 = 64 << 20;
@@ -145,10 +145,9 @@ impl RocksStore {
                 ops.push(WriteOp::Append(LogAppend { log, batch, index_timestamp: false }));
             }
         }
-        let moved: u64 =
-            ops.iter().map(|op| if let WriteOp::Append(a) = op { a.batch.bytes.len() as u64 } else { 0 }).sum();
+        let moved: u64 = appended(&ops).map(|batch| batch.bytes.len() as u64).sum();
         if !ops.is_empty() {
-            self.write_locked(&mut state, &ops)?;
+            self.write_locked(&mut state, &ops, &seal(&ops))?;
         }
         tracing::debug!(log, batches = ops.len(), bytes = moved, "log rewritten at the journal's end");
         Ok(moved)
