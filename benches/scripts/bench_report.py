@@ -161,11 +161,26 @@ def targets(results, limits):
                        lambda v: v <= 100, "{:.0f} ms".format))
     lines.append(check("disk bytes written per byte produced ≤ 1.5", sf.get("written_per_produced"),
                        lambda v: v <= 1.5, "{:.2f}".format))
-    durable = max(get(sr, f"produce-1024-all-{p}-max", "mb_s") or 0 for p in (1, 16)) or None
-    lines.append(check(f"durable produce (best 1 KiB acks=all MB/s) ≥ 60% of the disk's "
-                       f"{limits['disk_mb_s_sync_1m']:.0f} MB/s (fdatasync every 1 MiB)",
-                       ratio(durable, limits["disk_mb_s_sync_1m"]), lambda v: v >= 0.6, "{:.0%}".format))
+    lines.append(durable_target(sr, limits["disk_mb_s_sync_1m"]))
     return "\n".join(lines)
+
+
+def durable_target(sr, disk_mb_s):
+    """The broker's durable produce bandwidth: the best 1 KiB acks=all MB/s
+    of either client, both shown (the Java perf producer tops out at ~100-130
+    MB/s on this kind of machine whatever the broker, so it alone would
+    measure the client)."""
+    java = max(get(sr, f"produce-1024-all-{p}-max", "mb_s") or 0 for p in (1, 16)) or None
+    franz = get(sr, "franz-produce", "mb_s")
+    shares = {name: ratio(mb_s, disk_mb_s) for name, mb_s in (("Java perf producer", java), ("franz-go", franz))}
+    shares = {name: share for name, share in shares.items() if share is not None}
+    best = max(shares.values(), default=None)
+    line = check(f"durable produce (best 1 KiB acks=all MB/s of the two clients) ≥ 60% of the disk's "
+                 f"{disk_mb_s:.0f} MB/s (fdatasync every 1 MiB)", best, lambda v: v >= 0.6, "{:.0%}".format)
+    if best is None:
+        return line
+    each = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
+    return line.replace(f"| {best:.0%} |", f"| {best:.0%} ({each}) |", 1)
 
 
 # ------------------------------------------------------------------ allocations
