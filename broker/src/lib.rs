@@ -91,6 +91,8 @@ pub async fn start(mut config: BrokerConfig) -> anyhow::Result<Running> {
     let groups = GroupCoordinator::open(Arc::clone(&replicator), coordinator_settings(&config), topics).await?;
     tracing::debug!(ms = phase.elapsed().as_millis() as u64, "coordinator shards open");
     let metrics = Metrics::new()?;
+    let sync_metrics = metrics.clone();
+    replicator.observe_syncs(Arc::new(move |took, waiting| sync_metrics.record_journal_sync(took, waiting)));
     let http_address = match http_listener {
         Some(http) => {
             let bound = http.local_addr()?;

@@ -4,10 +4,12 @@
 //! topics that exist.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use skein_protocol::alloc_guard::allocation_totals;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -23,6 +25,8 @@ pub struct Metrics {
     /// Serialises bringing the allocation counters up to date, so two
     /// scrapes at once cannot both add the same difference.
     allocation_sync: Arc<Mutex<()>>,
+    journal_fsync_seconds: Histogram,
+    journal_fsync_waiting_writes: IntCounter,
 }
 
 impl Metrics {
@@ -62,6 +66,7 @@ impl Metrics {
             IntCounter::new("allocated_bytes_total", "Bytes asked for by the allocations in allocations_total.")?;
         registry.register(Box::new(allocations.clone()))?;
         registry.register(Box::new(allocated_bytes.clone()))?;
+        let (journal_fsync_seconds, journal_fsync_waiting_writes) = journal_sync_metrics(&registry)?;
         Ok(Self {
             registry,
             requests,
@@ -73,7 +78,16 @@ impl Metrics {
             allocations,
             allocated_bytes,
             allocation_sync: Arc::default(),
+            journal_fsync_seconds,
+            journal_fsync_waiting_writes,
         })
+    }
+
+    /// Records one fdatasync of the storage journal and the writes (Raft
+    /// log appends) whose acknowledgement waited for it.
+    pub fn record_journal_sync(&self, took: Duration, waiting_writes: usize) {
+        self.journal_fsync_seconds.observe(took.as_secs_f64());
+        self.journal_fsync_waiting_writes.inc_by(waiting_writes as u64);
     }
 
     pub fn record_request(&self, api: &str, version: i16, seconds: f64) {
@@ -117,4 +131,27 @@ impl Metrics {
         }
         String::from_utf8(buffer).unwrap_or_default()
     }
+}
+
+/// The journal's fsync metrics: how long each takes, and how many writes
+/// share one (group commit), i.e. waiting writes ÷ fsyncs.
+fn journal_sync_metrics(registry: &Registry) -> Result<(Histogram, IntCounter), prometheus::Error> {
+    let buckets = vec![0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+    let seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "journal_fsync_seconds",
+            "fdatasync of the storage journal: what an acks=all produce waits for (skein.fsync=always) \
+             or the periodic sync (interval).",
+        )
+        .buckets(buckets),
+    )?;
+    let waiting = IntCounter::new(
+        "journal_fsync_waiting_writes_total",
+        "Writes (Raft log appends of any partition, group or coordinator) whose acknowledgement waited for a \
+         journal fsync; divided by journal_fsync_seconds_count, the writes sharing each fsync. With \
+         skein.fsync=interval only writes queued together with a periodic sync wait for it.",
+    )?;
+    registry.register(Box::new(seconds.clone()))?;
+    registry.register(Box::new(waiting.clone()))?;
+    Ok((seconds, waiting))
 }

@@ -73,3 +73,35 @@ fn allocations_per_produce_request_do_not_grow_with_the_records_in_it() {
         "allocations per request: {with_few} with 5 records, {with_many} with 500"
     );
 }
+
+/// A figure from `/metrics` (the first sample whose line starts with `name `).
+fn metric(skein: &Skein, name: &str) -> f64 {
+    let (_, body) = skein.http_get("/metrics").expect("metrics answer");
+    let prefix = format!("{name} ");
+    let line = body.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("no {name} in {body}"));
+    line.rsplit(' ').next().and_then(|value| value.parse().ok()).expect("a number")
+}
+
+/// Each acks=all Produce waits for a journal fsync (the default
+/// `skein.fsync=always`), and `/metrics` shows it: sequential requests
+/// cannot share one, so each adds at least one fsync and one waiting write.
+/// (With `--fsync=interval` the same run counts 1 fsync and 0 waits.)
+#[test]
+fn acks_all_produce_requests_wait_for_journal_fsyncs_that_metrics_count() {
+    const REQUESTS: u32 = 20;
+    let skein = Skein::start();
+    let mut client = WireClient::connect(skein.port).expect("connects");
+    assert_eq!(client.create_topic("synced", 1), 0);
+    let batch = record_batch(&["durable"], None);
+    let fsyncs_before = metric(&skein, "skein_journal_fsync_seconds_count");
+    let waiting_before = metric(&skein, "skein_journal_fsync_waiting_writes_total");
+    for _ in 0..REQUESTS {
+        assert_eq!(client.produce("synced", batch.clone()).0, 0);
+    }
+    let fsyncs = metric(&skein, "skein_journal_fsync_seconds_count") - fsyncs_before;
+    let waiting = metric(&skein, "skein_journal_fsync_waiting_writes_total") - waiting_before;
+    eprintln!("{REQUESTS} acks=all requests: {fsyncs} fsyncs, {waiting} writes waited for one");
+    assert!(fsyncs >= f64::from(REQUESTS), "{fsyncs} fsyncs for {REQUESTS} sequential acks=all requests");
+    assert!(waiting >= f64::from(REQUESTS), "{waiting} waiting writes for {REQUESTS} requests");
+    assert!(metric(&skein, "skein_journal_fsync_seconds_sum") > 0.0);
+}

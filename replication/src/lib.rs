@@ -259,6 +259,12 @@ impl Replicator {
         }
     }
 
+    /// Sets who is told about each journal sync: its duration and how many
+    /// writes waited for it (metrics).
+    pub fn observe_syncs(&self, observer: skein_storage::SyncObserver) {
+        self.writer.observe_syncs(observer);
+    }
+
     /// Set when a storage failure has stopped all writes.
     pub fn poisoned(&self) -> Option<StorageError> {
         self.writer.poisoned()

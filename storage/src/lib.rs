@@ -33,7 +33,7 @@ pub use types::{
     CoordinatorRecord, CoordinatorShard, GroupId, LogAppend, LogBounds, LogId, ProducerBatch, ProducerState,
     StoredBatch, TopicRecord, WriteOp, PRODUCER_BATCHES_KEPT,
 };
-pub use writer::{GroupCommitWriter, SyncPolicy, WriteDone};
+pub use writer::{GroupCommitWriter, SyncObserver, SyncPolicy, WriteDone};
 
 /// The storage boundary. Every method is blocking; callers on an async
 /// runtime go through [`GroupCommitWriter`] for writes and a blocking pool

@@ -26,14 +26,18 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{StorageError, Store, WriteOp};
 
 /// Called once the write is durable (per the [`SyncPolicy`]) or has failed.
 pub type WriteDone = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+
+/// Told after each sync of the journal: how long it took and how many
+/// submitted writes were waiting for it (their completion needed it).
+pub type SyncObserver = Arc<dyn Fn(Duration, usize) + Send + Sync>;
 
 /// When writes reach stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +79,7 @@ pub struct GroupCommitWriter {
     threads: Mutex<Vec<JoinHandle<()>>>,
     handoff: Arc<Handoff>,
     sync_each_group: bool,
+    observer: Arc<OnceLock<SyncObserver>>,
 }
 
 /// What decides who writes a group and who completes it. A submitter that
@@ -88,7 +93,7 @@ struct Handoff {
     /// Commands sent to the writer thread and not yet written.
     queued: AtomicUsize,
     /// Groups handed to the syncer and not yet completed.
-    at_syncer: Arc<AtomicUsize>,
+    at_syncer: AtomicUsize,
 }
 
 impl Handoff {
@@ -138,13 +143,14 @@ impl GroupCommitWriter {
         let handoff = Arc::new(Handoff {
             turn: Mutex::new(Some(syncs_sender)),
             queued: AtomicUsize::new(0),
-            at_syncer: Arc::new(AtomicUsize::new(0)),
+            at_syncer: AtomicUsize::new(0),
         });
-        let (sync_store, sync_poison, at_syncer) =
-            (Arc::clone(&store), Arc::clone(&poison), Arc::clone(&handoff.at_syncer));
+        let observer: Arc<OnceLock<SyncObserver>> = Arc::default();
+        let (sync_store, sync_poison, sync_handoff, sync_observer) =
+            (Arc::clone(&store), Arc::clone(&poison), Arc::clone(&handoff), Arc::clone(&observer));
         let syncer = std::thread::Builder::new()
             .name("skein-storage-syncer".to_owned())
-            .spawn(move || run_syncer(&*sync_store, &syncs_receiver, &sync_poison, &at_syncer))
+            .spawn(move || run_syncer(&*sync_store, &syncs_receiver, &sync_poison, &sync_handoff, &sync_observer))
             .map_err(|e| StorageError::Io(e.to_string()))?;
         let thread_store = Arc::clone(&store);
         let thread_poison = Arc::clone(&poison);
@@ -153,8 +159,7 @@ impl GroupCommitWriter {
             .name("skein-storage-writer".to_owned())
             .spawn(move || run_writer(&*thread_store, &receiver, &thread_handoff, sync_each_group, &thread_poison))
             .map_err(|e| StorageError::Io(e.to_string()))?;
-        // Joined in this order at shutdown: the syncer ends once the writer
-        // (the only sender it has) is gone.
+        // Joined in this order at shutdown (see there).
         let mut threads = vec![writer, syncer];
         if let SyncPolicy::Interval(every) = policy {
             let flush_sender = sender.clone();
@@ -177,6 +182,7 @@ impl GroupCommitWriter {
             threads: Mutex::new(threads),
             handoff,
             sync_each_group,
+            observer,
         })
     }
 
@@ -294,6 +300,13 @@ impl GroupCommitWriter {
         }
     }
 
+    /// Sets who is told about each journal sync (metrics); once.
+    pub fn observe_syncs(&self, observer: SyncObserver) {
+        if self.observer.set(observer).is_err() {
+            tracing::debug!("journal syncs already have an observer");
+        }
+    }
+
     pub fn poisoned(&self) -> Option<StorageError> {
         self.poison.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -304,6 +317,8 @@ impl GroupCommitWriter {
 /// need none, keeping completions in submission order either way).
 struct AwaitingSync {
     dones: Vec<WriteDone>,
+    /// How many of `dones` complete submitted writes (the rest, flushes).
+    writes: usize,
     /// The write's own outcome.
     result: Result<(), StorageError>,
     needs_sync: bool,
@@ -371,8 +386,9 @@ fn write_group(
         }
     }
     let needs_sync = !syncs.is_empty() || (sync_each_group && !group.is_empty());
+    let writes = group.len();
     let dones = group.into_iter().map(|pending| pending.done).chain(syncs).collect();
-    AwaitingSync { dones, result, needs_sync }
+    AwaitingSync { dones, writes, result, needs_sync }
 }
 
 /// Syncs for the writer: takes every group written since its last sync,
@@ -383,16 +399,22 @@ fn run_syncer(
     store: &dyn Store,
     receiver: &Receiver<AwaitingSync>,
     poison: &Mutex<Option<StorageError>>,
-    at_syncer: &AtomicUsize,
+    handoff: &Handoff,
+    observer: &OnceLock<SyncObserver>,
 ) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
         batch.extend(receiver.try_iter());
         let mut sync_result = Ok(());
         if batch.iter().any(|awaiting| awaiting.needs_sync && awaiting.result.is_ok()) {
+            let started = Instant::now();
             sync_result = store.sync();
             if let Err(error) = &sync_result {
                 poison_with(poison, error);
+            }
+            if let Some(observer) = observer.get() {
+                let waiting = batch.iter().filter(|awaiting| awaiting.needs_sync).map(|awaiting| awaiting.writes);
+                observer(started.elapsed(), waiting.sum());
             }
         }
         for awaiting in batch {
@@ -400,7 +422,7 @@ fn run_syncer(
             for done in awaiting.dones {
                 done(result.clone());
             }
-            at_syncer.fetch_sub(1, Ordering::AcqRel);
+            handoff.at_syncer.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -566,6 +588,9 @@ mod tests {
         let store = Arc::new(Recording::new(Arc::clone(&events), Some(gate_rx)));
         let writer =
             GroupCommitWriter::start(Arc::clone(&store) as Arc<dyn Store>, SyncPolicy::Always).expect("starts");
+        let observed = Arc::new(Mutex::new(Vec::new()));
+        let observer_log = Arc::clone(&observed);
+        writer.observe_syncs(Arc::new(move |_, waiting| observer_log.lock().expect("observed").push(waiting)));
         let (done_tx, done_rx) = mpsc::channel();
         let submit = |name: &'static str| {
             let done_tx = done_tx.clone();
@@ -603,6 +628,7 @@ mod tests {
             2,
             "the groups written during the first sync share the second"
         );
+        assert_eq!(*observed.lock().expect("observed"), vec![1, 2], "writes waiting for each sync");
         drop(gate_tx);
         writer.shutdown();
     }
