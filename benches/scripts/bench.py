@@ -315,7 +315,15 @@ def skein_counters(http_port):
             out["allocated_bytes"] = float(value)
         elif api in ("Produce", "Fetch"):
             out[f"{api.lower()}_requests"] += float(value)
+    for name, value in FSYNC_RE.findall(text):
+        out[FSYNC_FIELDS[name]] = float(value)
     return out
+
+
+FSYNC_RE = re.compile(r"^skein_(journal_fsync_seconds_count|journal_fsync_seconds_sum|"
+                      r"journal_fsync_waiting_writes_total) (\S+)$", re.M)
+FSYNC_FIELDS = {"journal_fsync_seconds_count": "fsyncs", "journal_fsync_seconds_sum": "fsync_seconds",
+                "journal_fsync_waiting_writes_total": "fsync_waiting_writes"}
 
 
 # ------------------------------------------------------------------ workloads
@@ -379,7 +387,7 @@ class Runner:
         result = fn()
         after = self.broker.sample()
         for field in ("cpu_s", "write_bytes", "allocations", "allocated_bytes", "produce_requests",
-                      "fetch_requests"):
+                      "fetch_requests", "fsyncs", "fsync_seconds", "fsync_waiting_writes"):
             if field in after:
                 result[field] = after[field] - before[field]
         return result

@@ -221,6 +221,35 @@ def allocations_section(results, plan):
         "records per request (the 100 B cells carry ~10× the records of the 1 KiB cells).", "", *out])
 
 
+def fsync_cell(m):
+    m = m or {}
+    requests, fsyncs = m.get("produce_requests"), m.get("fsyncs")
+    if not requests or not fsyncs:
+        return "–"
+    waiting = m.get("fsync_waiting_writes") or 0
+    return (f"{fsyncs / requests:.2f} · {m['fsync_seconds'] / fsyncs * 1000:.2f} ms · "
+            f"{waiting / fsyncs:.1f}")
+
+
+def fsync_section(results, plan):
+    """What the durable setting costs per request: the journal's fsyncs."""
+    keys = [k for k, _, _ in SERIES if k != "kafka" and k in results]
+    if not keys:
+        return ""
+    head = ["workload"] + [title for k, title, _ in SERIES if k in keys]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for size, acks, p in plan["cells"]:
+        row_key = f"produce-{size}-{acks}-{p}-max"
+        cells = [fsync_cell(results[k]["rows"].get(row_key)) for k in keys]
+        out.append("| " + " | ".join([f"produce {cell_name(size, acks, p)}, max"] + cells) + " |")
+    return "\n".join([
+        "The storage journal's fdatasyncs during each unthrottled produce run, from "
+        "`skein_journal_fsync_seconds` and `skein_journal_fsync_waiting_writes_total`. Cells: fsyncs per "
+        "Produce request · mean fsync time · writes (Raft log appends) whose acknowledgement waited for "
+        "each fsync. With fsync always an acks=all request waits for one (acks=1 is answered before it); "
+        "with fsync interval the syncs are the periodic ones.", "", *out])
+
+
 # ------------------------------------------------------------------ the rest
 
 def limits_section(limits):
@@ -292,6 +321,7 @@ def report(cfg, info, limits, results, elapsed_s):
         main_table(results, cfg["plan"]), "",
         "## Targets (from the performance issue)", "", targets(results, limits), "",
         "## Allocations per request (Skein)", "", allocations_section(results, cfg["plan"]), "",
+        "## Journal fsyncs (Skein)", "", fsync_section(results, cfg["plan"]), "",
         "## Machine limits (same run)", "", limits_section(limits), "",
         "## Settings and commands", "", settings_section(cfg, results), ""]
     if errors:
