@@ -33,9 +33,7 @@ fn metrics_count_requests_bytes_and_high_watermarks() {
 
 /// The allocator's totals as `/metrics` reports them.
 fn allocations(skein: &Skein) -> u64 {
-    let (_, body) = skein.http_get("/metrics").expect("metrics answer");
-    let line = body.lines().find(|line| line.starts_with("skein_allocations_total ")).expect("allocation counter");
-    line.rsplit(' ').next().and_then(|value| value.parse::<f64>().ok()).expect("a number") as u64
+    metric(skein, "skein_allocations_total") as u64
 }
 
 /// What a Produce request costs in allocations does not grow with the
