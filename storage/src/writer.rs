@@ -88,7 +88,8 @@ pub struct GroupCommitWriter {
 /// when it needs no sync and nothing handed to the syncer is pending.
 struct Handoff {
     /// Held while a group is written and handed on: writes and hand-offs
-    /// happen in one order. `None` once shut down.
+    /// happen in one order. Holds the submitters' way to the syncer (the
+    /// writer thread has its own); `None` once shutdown has begun.
     turn: Mutex<Option<Sender<AwaitingSync>>>,
     /// Commands sent to the writer thread and not yet written.
     queued: AtomicUsize,
@@ -140,6 +141,7 @@ impl GroupCommitWriter {
         let poison = Arc::new(Mutex::new(None));
         let sync_each_group = policy == SyncPolicy::Always;
         let (syncs_sender, syncs_receiver) = mpsc::channel::<AwaitingSync>();
+        let writer_syncs_sender = syncs_sender.clone();
         let handoff = Arc::new(Handoff {
             turn: Mutex::new(Some(syncs_sender)),
             queued: AtomicUsize::new(0),
@@ -157,7 +159,10 @@ impl GroupCommitWriter {
         let thread_handoff = Arc::clone(&handoff);
         let writer = std::thread::Builder::new()
             .name("skein-storage-writer".to_owned())
-            .spawn(move || run_writer(&*thread_store, &receiver, &thread_handoff, sync_each_group, &thread_poison))
+            .spawn(move || {
+                let syncer = writer_syncs_sender;
+                run_writer(&*thread_store, &receiver, &syncer, &thread_handoff, sync_each_group, &thread_poison)
+            })
             .map_err(|e| StorageError::Io(e.to_string()))?;
         // Joined in this order at shutdown (see there).
         let mut threads = vec![writer, syncer];
@@ -233,9 +238,8 @@ impl GroupCommitWriter {
     fn write_here(&self, pending: Pending) -> Option<Pending> {
         let Ok(turn) = self.handoff.turn.try_lock() else { return Some(pending) };
         // Anything queued was submitted earlier and must be written first;
-        // after shutdown has begun, `queue` refuses the write.
-        let stopping = || self.sender.lock().unwrap_or_else(|p| p.into_inner()).is_none();
-        if turn.is_none() || self.handoff.queued.load(Ordering::Acquire) != 0 || stopping() {
+        // once shutdown has begun, writes go through the writer thread.
+        if turn.is_none() || self.handoff.queued.load(Ordering::Acquire) != 0 {
             return Some(pending);
         }
         let awaiting = write_group(&*self.store, vec![pending], Vec::new(), self.sync_each_group, &self.poison);
@@ -284,19 +288,17 @@ impl GroupCommitWriter {
             let _ = done_tx.send(result);
         }));
         let _ = done_rx.recv();
+        // From here on writes reach the writer thread, which sees them
+        // before the Stop, or are refused.
+        self.handoff.turn.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(sender) = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = sender.send(Command::Stop);
         }
+        // The writer, then the syncer, which ends once the writer's sender
+        // to it is gone; the interval flusher ends on its own.
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
-        // The writer, then the syncer, which ends once its last sender is
-        // dropped; the interval flusher ends on its own.
-        let mut threads = threads.into_iter();
-        if let Some(writer) = threads.next() {
-            let _ = writer.join();
-        }
-        self.handoff.turn.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(syncer) = threads.next() {
-            let _ = syncer.join();
+        for thread in threads.into_iter().take(2) {
+            let _ = thread.join();
         }
     }
 
@@ -327,6 +329,7 @@ struct AwaitingSync {
 fn run_writer(
     store: &dyn Store,
     receiver: &Receiver<Command>,
+    syncer: &Sender<AwaitingSync>,
     handoff: &Handoff,
     sync_each_group: bool,
     poison: &Mutex<Option<StorageError>>,
@@ -353,9 +356,9 @@ fn run_writer(
             }
         }
         let writes = group.len();
-        let turn = handoff.turn.lock().unwrap_or_else(|p| p.into_inner());
+        let _turn = handoff.turn.lock().unwrap_or_else(|p| p.into_inner());
         let awaiting = write_group(store, group, syncs, sync_each_group, poison);
-        handoff.hand_on(turn.as_ref(), awaiting);
+        handoff.hand_on(Some(syncer), awaiting);
         handoff.queued.fetch_sub(writes, Ordering::AcqRel);
     }
 }
